@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install Cairn with its dev extras and run the test suite on a fresh machine.
+#
+#   bash scripts/test.sh                       # the whole suite
+#   bash scripts/test.sh tests/tracking -q     # arguments go straight to pytest
+#
+# Needs python3 (>= 3.11). Creates .venv, installs uv into it, installs the package
+# editable with '.[dev]', makes sure PostgreSQL's server binaries exist (the test session
+# starts its own throwaway server, see tests/conftest.py), then runs pytest.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+venv=".venv"
+python="$venv/bin/python"
+
+log() { printf '==> %s\n' "$*"; }
+
+# 1. Python environment -------------------------------------------------------------------
+if [[ ! -x "$python" ]]; then
+    log "creating $venv"
+    python3 -m venv "$venv"
+fi
+if [[ ! -x "$venv/bin/uv" ]]; then
+    log "installing uv into $venv"
+    "$python" -m pip install --quiet uv
+fi
+log "installing cairn-ml[dev] (editable)"
+"$venv/bin/uv" pip install --quiet --python "$python" -e '.[dev]'
+
+# 2. PostgreSQL server binaries (initdb, pg_ctl) ---------------------------------------------
+have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+
+if ! have_postgres && [[ -z "${CAIRN_TEST_POSTGRES_URI:-}" ]]; then
+    if [[ "$(id -u)" -eq 0 ]]; then
+        log "installing PostgreSQL server (Debian package 'postgresql')"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+        have_postgres || { echo "PostgreSQL install did not provide initdb" >&2; exit 1; }
+    else
+        echo "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin." >&2
+        echo "Install them with:  sudo apt-get install -y postgresql" >&2
+        echo "(or set CAIRN_TEST_POSTGRES_URI=postgresql://USER@HOST:PORT/postgres)" >&2
+        exit 1
+    fi
+fi
+
+# 3. Tests ---------------------------------------------------------------------------------
+log "running pytest $*"
+status=0
+"$python" -m pytest "$@" || status=$?
+
+if [[ "$status" -eq 5 ]]; then
+    echo "pytest collected no tests (exit 5): treating that as a failure" >&2
+fi
+exit "$status"

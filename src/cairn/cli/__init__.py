@@ -1,0 +1,63 @@
+"""The ``cairn`` command line: thin commands over the Python API, errors mapped in one place."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from cairn import __version__
+
+__all__ = ["cli", "main"]
+
+# Subcommand groups load on first use so ``cairn --help`` stays fast.
+_COMMANDS = {
+    "experiments": ("cairn.cli.experiments", "experiments", "Create, list, delete and restore experiments."),
+    "runs": ("cairn.cli.runs", "runs", "List, show, search, delete and restore runs."),
+    "artifacts": ("cairn.cli.artifacts", "artifacts", "List and download run artifacts."),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS:
+            module, attr, _ = _COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, _, help_text) in sorted(_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from cairn.errors import CairnError
+
+        try:
+            return super().invoke(ctx)
+        except CairnError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cairn")
+@click.option(
+    "--tracking-uri",
+    envvar="CAIRN_TRACKING_URI",
+    help="Store to use: a folder, sqlite:///PATH or postgresql://... [default: ./.cairn]",
+)
+def cli(tracking_uri: str | None) -> None:
+    """Cairn: track, compare and reproduce machine learning runs."""
+    if tracking_uri:
+        from cairn import _config
+
+        _config.set_tracking_uri(tracking_uri)
+
+
+def main() -> None:
+    cli(prog_name="cairn")

@@ -1,0 +1,1 @@
+"""Tracking: experiments, runs, what they log, search, and the stores behind them."""

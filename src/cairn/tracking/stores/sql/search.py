@@ -1,0 +1,231 @@
+"""Compile a parsed run search (filter, order-by, page) into one SQL SELECT of run ids."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from cairn.errors import InvalidParameterError
+from cairn.tracking.search import And, Comparison, Entity, Op, Or
+from cairn.tracking.stores.sql.schema import latest_metrics, params, runs, tags
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    from cairn.entities import ViewType
+    from cairn.tracking.search import Expr, OrderBy, Scalar
+
+__all__ = ["select_run_ids"]
+
+_ESCAPE = "\\"
+_KEYED_TABLES: dict[Entity, sa.Table] = {
+    Entity.METRIC: latest_metrics,
+    Entity.PARAM: params,
+    Entity.TAG: tags,
+}
+_ATTRIBUTE_COLUMNS: dict[str, sa.Column[Any]] = {
+    "run_id": runs.c.run_uuid,
+    "run_name": runs.c.name,
+    "status": runs.c.status,
+    "user_id": runs.c.user_id,
+    "artifact_uri": runs.c.artifact_uri,
+    "lifecycle_stage": runs.c.lifecycle_stage,
+    "experiment_id": runs.c.experiment_id,
+    "start_time": runs.c.start_time,
+    "end_time": runs.c.end_time,
+}
+
+
+class _Bytewise(FunctionElement[str]):
+    """A string expression that compares and sorts by code point on every database."""
+
+    name = "cairn_bytewise"
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(_Bytewise)
+def _bytewise_default(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column, **kw)
+
+
+@compiles(_Bytewise, "postgresql")
+def _bytewise_postgresql(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    # The database's default collation is usually locale-aware ('B' < 'a' differs).
+    (column,) = element.clauses
+    return compiler.process(sa.collate(column, "C"), **kw)
+
+
+class _CaseSensitiveLike(FunctionElement[bool]):
+    """``column LIKE pattern`` that is case-sensitive on every database; backslash escapes."""
+
+    name = "cairn_like"
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+@compiles(_CaseSensitiveLike)
+def _like_default(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, like_pattern, _glob_pattern = element.clauses
+    return f"({compiler.process(column.like(like_pattern, escape=_ESCAPE), **kw)})"
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's LIKE ignores ASCII case; GLOB does not.
+    column, _like_pattern, glob_pattern = element.clauses
+    return f"({compiler.process(column.op('GLOB', is_comparison=True)(glob_pattern), **kw)})"
+
+
+def _like_to_glob(pattern: str) -> str:
+    """The GLOB pattern matching exactly what LIKE ``pattern`` (backslash escape) matches."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            ch = next(chars, "\\")
+        elif ch == "%":
+            out.append("*")
+            continue
+        elif ch == "_":
+            out.append("?")
+            continue
+        out.append(f"[{ch}]" if ch in "*?[" else ch)
+    return "".join(out)
+
+
+def _like(column: sa.ColumnElement[Any], pattern: str) -> sa.ColumnElement[bool]:
+    return _CaseSensitiveLike(column, pattern, _like_to_glob(pattern))
+
+
+def _value_predicate(
+    column: sa.ColumnElement[Any], op: Op, value: Scalar | tuple[Scalar, ...] | None
+) -> sa.ColumnElement[bool]:
+    """``column <op> value`` for every operator except IS [NOT] NULL."""
+    if op in (Op.IN, Op.NOT_IN):
+        assert isinstance(value, tuple)
+        return column.in_(value) if op is Op.IN else column.not_in(value)
+    assert value is not None and not isinstance(value, tuple)
+    if op in (Op.LIKE, Op.NOT_LIKE, Op.ILIKE, Op.NOT_ILIKE):
+        assert isinstance(value, str)
+        if op is Op.LIKE:
+            return _like(column, value)
+        if op is Op.NOT_LIKE:
+            return sa.not_(_like(column, value))
+        if op is Op.ILIKE:
+            return column.ilike(value, escape=_ESCAPE)
+        return column.not_ilike(value, escape=_ESCAPE)
+    if isinstance(value, str) and op in (Op.LT, Op.LE, Op.GT, Op.GE):
+        column = _Bytewise(column)
+    if op is Op.EQ:
+        return column == value
+    if op is Op.NE:
+        return column != value
+    if op is Op.LT:
+        return column < value
+    if op is Op.LE:
+        return column <= value
+    if op is Op.GT:
+        return column > value
+    if op is Op.GE:
+        return column >= value
+    raise AssertionError(f"unhandled operator {op}")
+
+
+def _keyed_predicate(comparison: Comparison) -> sa.ColumnElement[bool]:
+    """A correlated EXISTS on the (run_uuid, key) primary key of latest_metrics/params/tags."""
+    table = _KEYED_TABLES[comparison.ident.entity]
+    conditions = [table.c.run_uuid == runs.c.run_uuid, table.c.key == comparison.ident.key]
+    if comparison.op not in (Op.IS_NULL, Op.IS_NOT_NULL):
+        conditions.append(_value_predicate(table.c.value, comparison.op, comparison.value))
+    exists = sa.exists().where(*conditions).correlate(runs)
+    return ~exists if comparison.op is Op.IS_NULL else exists
+
+
+def _attribute_predicate(comparison: Comparison) -> sa.ColumnElement[bool]:
+    column: sa.ColumnElement[Any] = _ATTRIBUTE_COLUMNS[comparison.ident.key]
+    op, value = comparison.op, comparison.value
+    if op is Op.IS_NULL:
+        return column.is_(None)
+    if op is Op.IS_NOT_NULL:
+        return column.is_not(None)
+    if comparison.ident.key == "experiment_id":
+        # The parser has checked that =, != and IN values are integer strings.
+        if op in (Op.LIKE, Op.NOT_LIKE, Op.ILIKE, Op.NOT_ILIKE):
+            column = sa.cast(column, sa.String)
+        elif isinstance(value, tuple):
+            value = tuple(int(v) for v in value)
+        elif value is not None:
+            value = int(value)
+    return _value_predicate(column, op, value)
+
+
+def _predicate(expr: Expr) -> sa.ColumnElement[bool]:
+    if isinstance(expr, And):
+        return sa.and_(*(_predicate(operand) for operand in expr.operands))
+    if isinstance(expr, Or):
+        return sa.or_(*(_predicate(operand) for operand in expr.operands))
+    if expr.ident.entity is Entity.ATTRIBUTE:
+        return _attribute_predicate(expr)
+    return _keyed_predicate(expr)
+
+
+def select_run_ids(
+    experiment_ids: Sequence[int],
+    filter_expr: Expr | None,
+    view_type: ViewType,
+    order_by: Sequence[OrderBy],
+    offset: int,
+    limit: int,
+) -> sa.Select[str]:
+    """The ids of one page of matching runs, in order, as a SELECT of ``runs.run_uuid``.
+
+    Args:
+        experiment_ids: the experiments to search in.
+        filter_expr: from ``parse_filter``; None matches every run.
+        view_type: which lifecycle stages to include.
+        order_by: from ``parse_order_by``; missing values sort last in either direction,
+            ties break on ``start_time DESC, run_uuid``.
+        offset: how many matching runs to skip.
+        limit: the most ids to return.
+    """
+    if offset < 0 or limit < 0:
+        raise InvalidParameterError(f"offset and limit must be >= 0, got {offset} and {limit}")
+    source: sa.FromClause = runs
+    sort_keys: list[sa.ColumnElement[Any]] = []
+    for index, clause in enumerate(order_by):
+        ident = clause.ident
+        column: sa.ColumnElement[Any]
+        if ident.entity is Entity.ATTRIBUTE:
+            column = _ATTRIBUTE_COLUMNS[ident.key]
+            nullable = _ATTRIBUTE_COLUMNS[ident.key].nullable
+        else:
+            table = _KEYED_TABLES[ident.entity].alias(f"order_{index}")
+            source = source.outerjoin(
+                table, sa.and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == ident.key)
+            )
+            column = table.c.value
+            nullable = True
+        if nullable:
+            # Portable NULLS LAST: false sorts before true on SQLite and PostgreSQL.
+            sort_keys.append(column.is_(None))
+        if isinstance(column.type, sa.String):
+            column = _Bytewise(column)
+        sort_keys.append(column.asc() if clause.ascending else column.desc())
+    sort_keys += [runs.c.start_time.desc(), runs.c.run_uuid.asc()]
+
+    stages = [stage.value for stage in view_type.stages()]
+    query = (
+        sa.select(runs.c.run_uuid)
+        .select_from(source)
+        .where(runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(stages))
+    )
+    if filter_expr is not None:
+        query = query.where(_predicate(filter_expr))
+    return query.order_by(*sort_keys).offset(offset).limit(limit)
