@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cairn import _config
 from cairn.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +52,9 @@ def test_sqlite_artifacts_sit_beside_database(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("CAIRN_ARTIFACT_ROOT", raising=False)
     assert _config.resolve_store_location("sqlite:////data/x.db").artifact_root == "/data/artifacts"
     monkeypatch.setenv("CAIRN_ARTIFACT_ROOT", "s3://bucket/cairn")
-    assert _config.resolve_store_location("sqlite:////data/x.db").artifact_root == "s3://bucket/cairn"
+    assert (
+        _config.resolve_store_location("sqlite:////data/x.db").artifact_root == "s3://bucket/cairn"
+    )
 
 
 def test_unknown_scheme_is_refused() -> None:
@@ -57,7 +62,9 @@ def test_unknown_scheme_is_refused() -> None:
         _config.resolve_store_location("ftp://x")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("0", False), ("no", False), ("1", True), ("", True)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("false", False), ("0", False), ("no", False), ("1", True), ("", True)]
+)
 def test_env_flag(monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool) -> None:
     monkeypatch.setenv("CAIRN_ASYNC_LOGGING", raw)
     assert _config.async_logging_enabled() is expected

@@ -20,7 +20,9 @@ from cairn import errors
         (errors.StoreError, "INTERNAL_ERROR", 500),
     ],
 )
-def test_each_error_carries_code_and_status(cls: type[errors.CairnError], code: str, status: int) -> None:
+def test_each_error_carries_code_and_status(
+    cls: type[errors.CairnError], code: str, status: int
+) -> None:
     error = cls("something went wrong")
     assert isinstance(error, errors.CairnError)
     assert (error.error_code, error.http_status) == (code, status)

@@ -29,7 +29,9 @@ def train_ridge(alpha: float, X_train, X_test, y_train, y_test) -> None:
         _evaluate(model, X_test, y_test)
 
 
-def train_boosting(n_estimators: int, learning_rate: float, X_train, X_test, y_train, y_test) -> None:
+def train_boosting(
+    n_estimators: int, learning_rate: float, X_train, X_test, y_train, y_test
+) -> None:
     with cairn.start_run(run_name=f"gbr-{n_estimators}-{learning_rate}", nested=True):
         cairn.log_params(
             {"model": "gbr", "n_estimators": n_estimators, "learning_rate": learning_rate}
@@ -75,6 +77,7 @@ def main() -> None:
         for n_estimators, learning_rate in ((50, 0.1), (150, 0.05)):
             train_boosting(n_estimators, learning_rate, *split)
     print(f"Logged sweep {parent.info.run_id} with 6 child runs to {cairn.get_tracking_uri()}")
+
 
 if __name__ == "__main__":
     main()

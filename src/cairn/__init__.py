@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_FLUENT = (
+__all__ = [
     "ActiveRun",
+    "TrackingClient",
+    "__version__",
     "active_run",
     "create_experiment",
     "delete_tag",
@@ -40,11 +42,14 @@ _FLUENT = (
     "set_tags",
     "set_tracking_uri",
     "start_run",
-)
-_LAZY: dict[str, str] = {name: "cairn.tracking.fluent" for name in _FLUENT}
-_LAZY["TrackingClient"] = "cairn.tracking.client"
+]
 
-__all__ = ["TrackingClient", "__version__", *_FLUENT]
+_LAZY: dict[str, str] = {
+    name: "cairn.tracking.fluent"
+    for name in __all__
+    if name not in ("TrackingClient", "__version__")
+}
+_LAZY["TrackingClient"] = "cairn.tracking.client"
 
 if TYPE_CHECKING:
     from cairn.tracking.client import TrackingClient

@@ -97,5 +97,7 @@ def resolve_store_location(uri: str) -> StoreLocation:
         )
     home = Path(uri).expanduser().resolve()
     return StoreLocation(
-        "sql", f"sqlite:///{home / DB_FILENAME}", os.environ.get(ENV_ARTIFACT_ROOT) or str(home / ARTIFACTS_DIRNAME)
+        "sql",
+        f"sqlite:///{home / DB_FILENAME}",
+        os.environ.get(ENV_ARTIFACT_ROOT) or str(home / ARTIFACTS_DIRNAME),
     )

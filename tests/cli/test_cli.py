@@ -82,9 +82,13 @@ def test_runs_delete_restore(runner: CliRunner, populated: list[str]) -> None:
 
 
 def test_artifacts_list_download(runner: CliRunner, populated: list[str], tmp_path: Path) -> None:
-    files = json.loads(_invoke(runner, "artifacts", "list", populated[0], "--path", "notes", "--json"))
+    files = json.loads(
+        _invoke(runner, "artifacts", "list", populated[0], "--path", "notes", "--json")
+    )
     assert files == [{"path": "notes/a.txt", "is_dir": False, "file_size": 2}]
-    out = _invoke(runner, "artifacts", "download", populated[0], "-p", "notes", "-d", str(tmp_path / "dl"))
+    out = _invoke(
+        runner, "artifacts", "download", populated[0], "-p", "notes", "-d", str(tmp_path / "dl")
+    )
     assert (Path(out.strip()) / "a.txt").read_text() == "hi"
 
 

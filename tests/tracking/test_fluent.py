@@ -101,7 +101,7 @@ def test_logging_without_active_run_starts_one(tracking: str) -> None:
 def test_bad_input_raises_immediately_and_keeps_data(tracking: str, logging_mode: str) -> None:
     with cairn.start_run() as run:
         cairn.log_param("alpha", 0.5)
-        with pytest.raises(InvalidParameterError, match="Param 'alpha' .* cannot be changed"):
+        with pytest.raises(InvalidParameterError, match=r"Param 'alpha' .* cannot be changed"):
             cairn.log_param("alpha", 0.9)
         cairn.flush()
         with pytest.raises(InvalidParameterError, match="Metric 'mae' must be a number"):
@@ -115,7 +115,9 @@ def test_bad_input_raises_immediately_and_keeps_data(tracking: str, logging_mode
     assert cairn.get_run(run.info.run_id).data.params == {"alpha": "0.5"}
 
 
-def test_background_error_is_raised_at_flush(tracking: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_background_error_is_raised_at_flush(
+    tracking: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CAIRN_ASYNC_LOGGING", "true")
     with cairn.start_run() as run:
         cairn.log_metric("m", 1.0)
@@ -165,7 +167,9 @@ def test_system_tags_and_packages_artifact(tracking: str, tmp_path: Path) -> Non
     tags = cairn.get_run(run.info.run_id).data.tags
     assert tags["cairn.python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert {"mlflow.user", "cairn.platform", "cairn.host"} <= tags.keys()
-    packages = Path(cairn.download_artifacts(PACKAGES_ARTIFACT, run_id=run.info.run_id, dst_path=tmp_path))
+    packages = Path(
+        cairn.download_artifacts(PACKAGES_ARTIFACT, run_id=run.info.run_id, dst_path=tmp_path)
+    )
     assert "SQLAlchemy==" in packages.read_text()
 
 
@@ -187,9 +191,8 @@ def test_artifacts_through_fluent_api(tracking: str, tmp_path: Path) -> None:
     assert {"model.txt", "models", "plots", "notes", "config.json", "config.yaml"} <= paths
     out = Path(cairn.download_artifacts("plots", run_id=run.info.run_id, dst_path=tmp_path / "dl"))
     assert (out / "sub" / "a.csv").read_text() == "x\n1\n"
-    with cairn.start_run(run_id=run.info.run_id):
-        with pytest.raises(Exception, match=r"\.\."):
-            cairn.log_artifact(source, artifact_path="../../etc")
+    with cairn.start_run(run_id=run.info.run_id), pytest.raises(Exception, match=r"\.\."):
+        cairn.log_artifact(source, artifact_path="../../etc")
 
 
 def test_log_figure(tracking: str, tmp_path: Path) -> None:

@@ -13,7 +13,11 @@ __all__ = ["cli", "main"]
 
 # Subcommand groups load on first use so ``cairn --help`` stays fast.
 _COMMANDS = {
-    "experiments": ("cairn.cli.experiments", "experiments", "Create, list, delete and restore experiments."),
+    "experiments": (
+        "cairn.cli.experiments",
+        "experiments",
+        "Create, list, delete and restore experiments.",
+    ),
     "runs": ("cairn.cli.runs", "runs", "List, show, search, delete and restore runs."),
     "artifacts": ("cairn.cli.artifacts", "artifacts", "List and download run artifacts."),
 }

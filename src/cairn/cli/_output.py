@@ -44,7 +44,9 @@ def print_table(
 
     console = Console()
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    widths = [max([len(column), *(len(row[i]) for row in cells)]) + 3 for i, column in enumerate(columns)]
+    widths = [
+        max([len(column), *(len(row[i]) for row in cells)]) + 3 for i, column in enumerate(columns)
+    ]
     keep = list(range(len(columns) if essential is None else min(essential, len(columns))))
     used = sum(widths[i] for i in keep)
     for i in range(len(keep), len(columns)):
@@ -53,12 +55,17 @@ def print_table(
         keep.append(i)
         used += widths[i]
     hidden = len(columns) - len(keep)
-    caption = f"{hidden} more column(s) hidden: widen the terminal or use --json" if hidden else None
+    caption = (
+        f"{hidden} more column(s) hidden: widen the terminal or use --json" if hidden else None
+    )
     table = Table(title=title, caption=caption, header_style="bold")
     for i in keep:
         # Ids in the first column are copied by people: keep them whole.
         table.add_column(
-            columns[i], no_wrap=True, overflow="ellipsis", min_width=widths[0] - 3 if i == 0 else None
+            columns[i],
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=widths[0] - 3 if i == 0 else None,
         )
     for row in cells:
         table.add_row(*(row[i] for i in keep))

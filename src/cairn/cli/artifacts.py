@@ -26,7 +26,10 @@ def list_artifacts(run_id: str, path: str | None, as_json: bool) -> None:
         return
     print_table(
         ["Path", "Type", "Size"],
-        [(f.path, "dir" if f.is_dir else "file", "" if f.file_size is None else f.file_size) for f in files],
+        [
+            (f.path, "dir" if f.is_dir else "file", "" if f.file_size is None else f.file_size)
+            for f in files
+        ],
         title=f"Artifacts of {run_id}" + (f" under {path}" if path else ""),
     )
 
@@ -34,7 +37,9 @@ def list_artifacts(run_id: str, path: str | None, as_json: bool) -> None:
 @artifacts.command("download")
 @click.argument("run_id")
 @click.option("--path", "-p", default=None, help="File or folder inside the run's artifacts.")
-@click.option("--dst", "-d", "dst_path", type=click.Path(file_okay=False), default=None, help="Local folder.")
+@click.option(
+    "--dst", "-d", "dst_path", type=click.Path(file_okay=False), default=None, help="Local folder."
+)
 def download_artifacts(run_id: str, path: str | None, dst_path: str | None) -> None:
     """Download artifacts of RUN_ID and print where they are."""
     from cairn.tracking.client import TrackingClient

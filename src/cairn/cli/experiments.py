@@ -28,7 +28,13 @@ def list_experiments(view: str, as_json: bool) -> None:
     print_table(
         ["ID", "Name", "Stage", "Created", "Artifact location"],
         [
-            (e.experiment_id, e.name, e.lifecycle_stage.value, format_time(e.creation_time), e.artifact_location)
+            (
+                e.experiment_id,
+                e.name,
+                e.lifecycle_stage.value,
+                format_time(e.creation_time),
+                e.artifact_location,
+            )
             for e in found
         ],
     )
@@ -58,7 +64,10 @@ def delete_experiment(experiment: str) -> None:
     client = TrackingClient()
     experiment_id = client.resolve_experiment_id(experiment)
     client.delete_experiment(experiment_id)
-    click.echo(f"Deleted experiment {experiment_id} (restore with `cairn experiments restore {experiment_id}`)")
+    click.echo(
+        f"Deleted experiment {experiment_id} "
+        f"(restore with `cairn experiments restore {experiment_id}`)"
+    )
 
 
 @experiments.command("restore")

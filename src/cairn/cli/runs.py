@@ -27,7 +27,9 @@ def _print_runs(runs: Sequence[Run], title: str) -> None:
         info = run.info
         row = [info.run_id, info.run_name, info.status.value, format_time(info.start_time)]
         row.append(format_duration(info.start_time, info.end_time))
-        row += [format_value(run.data.metrics[k]) if k in run.data.metrics else "" for k in metric_keys]
+        row += [
+            format_value(run.data.metrics[k]) if k in run.data.metrics else "" for k in metric_keys
+        ]
         row += [run.data.params.get(k, "") for k in param_keys]
         rows.append(row)
     print_table(columns, rows, title=title, essential=4)
@@ -41,8 +43,12 @@ def _experiment_options(func: click.decorators.FC) -> click.decorators.FC:
         multiple=True,
         help="Experiment name or id (repeatable). [default: Default]",
     )(func)
-    func = click.option("--view", type=click.Choice(list(_VIEWS)), default="active", show_default=True)(func)
-    func = click.option("--max-results", "-n", default=100, show_default=True, type=click.IntRange(1, 50_000))(func)
+    func = click.option(
+        "--view", type=click.Choice(list(_VIEWS)), default="active", show_default=True
+    )(func)
+    func = click.option(
+        "--max-results", "-n", default=100, show_default=True, type=click.IntRange(1, 50_000)
+    )(func)
     func = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
     return func
 
@@ -81,7 +87,9 @@ def list_runs(experiments: tuple[str, ...], view: str, max_results: int, as_json
 
 @runs.command("search")
 @_experiment_options
-@click.option("--filter", "-f", "filter_string", help="e.g. \"metrics.mae < 0.3 and params.alpha = '0.5'\"")
+@click.option(
+    "--filter", "-f", "filter_string", help="e.g. \"metrics.mae < 0.3 and params.alpha = '0.5'\""
+)
 @click.option("--order-by", "-o", multiple=True, help="e.g. 'metrics.mae ASC' (repeatable)")
 def search_runs(
     experiments: tuple[str, ...],
@@ -123,9 +131,17 @@ def show_run(run_id: str, as_json: bool) -> None:
         ],
         title=f"Run {info.run_id}",
     )
-    for title, mapping in (("Params", run.data.params), ("Metrics", run.data.metrics), ("Tags", run.data.tags)):
+    for title, mapping in (
+        ("Params", run.data.params),
+        ("Metrics", run.data.metrics),
+        ("Tags", run.data.tags),
+    ):
         if mapping:
-            print_table(["Key", "Value"], [(k, format_value(mapping[k])) for k in sorted(mapping)], title=title)
+            print_table(
+                ["Key", "Value"],
+                [(k, format_value(mapping[k])) for k in sorted(mapping)],
+                title=title,
+            )
 
 
 @runs.command("delete")

@@ -24,9 +24,7 @@ _Item = tuple[str, Metric | Param | RunTag]
 class AsyncLogger:
     """Queue of metrics, params and tags per run, drained in batches to a store."""
 
-    def __init__(
-        self, store: TrackingStore, interval: float = 0.2, batch_size: int = 2000
-    ) -> None:
+    def __init__(self, store: TrackingStore, interval: float = 0.2, batch_size: int = 2000) -> None:
         self._store = store
         self._interval = interval
         self._batch_size = batch_size
@@ -100,7 +98,12 @@ class AsyncLogger:
                     self._errors.append(exc)
                     continue
                 # One bad part (say, a param conflict) must not drop the others.
-                for part in ((metrics, [], []), ([], params, []), ([], [], tags)):
+                parts: tuple[tuple[list[Metric], list[Param], list[RunTag]], ...] = (
+                    (metrics, [], []),
+                    ([], params, []),
+                    ([], [], tags),
+                )
+                for part in parts:
                     try:
                         self._store.log_batch(run_id, *part)
                     except Exception as part_exc:

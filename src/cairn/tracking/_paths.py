@@ -33,11 +33,10 @@ def _unsafe_reason(path: str) -> str | None:
 
 
 def normalize_artifact_path(path: str | None) -> str:
-    """Return ``path`` as a normalized relative POSIX path ('' for the root), or refuse it.
+    """``path`` as a normalized relative POSIX path ('' for the root); UnsafePathError if unsafe.
 
-    Raises:
-        UnsafePathError: the path is absolute, has a ``..`` component (also percent-encoded,
-            any number of times), a backslash, a NUL byte, a URI scheme or a leading ``~``.
+    Unsafe: absolute, a ``..`` component (also percent-encoded, any number of times), a
+    backslash, a NUL byte, a leading URI scheme (``file:``, ``s3:``) or a leading ``~``.
     """
     if path is None:
         return ""
@@ -64,11 +63,7 @@ def normalize_artifact_path(path: str | None) -> str:
 
 
 def ensure_within(root: str, candidate: str) -> str:
-    """Resolve symlinks in local ``candidate`` and return it, refusing it if it escapes ``root``.
-
-    Raises:
-        UnsafePathError: the resolved candidate lies outside the resolved root.
-    """
+    """Local ``candidate`` with symlinks resolved; UnsafePathError if it lands outside ``root``."""
     real_root = os.path.realpath(root)
     real_candidate = os.path.realpath(candidate)
     if real_candidate != real_root and os.path.commonpath([real_root, real_candidate]) != real_root:

@@ -94,7 +94,7 @@ def check_step(key: str, step: Any) -> int:
 def check_timestamp(key: str, timestamp: Any) -> int:
     if type(timestamp) is int:
         return timestamp
-    if isinstance(timestamp, numbers.Real) and math.isfinite(timestamp):
+    if isinstance(timestamp, (int, float, numbers.Integral)) and math.isfinite(timestamp):
         return int(timestamp)
     raise InvalidParameterError(
         f"Timestamp of metric '{key}' must be milliseconds since the epoch, got {timestamp!r}"
@@ -122,7 +122,9 @@ def tag_value(key: str, value: Any) -> str:
 
 def check_experiment_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidParameterError(f"Invalid experiment name {name!r}: expected a non-empty string")
+        raise InvalidParameterError(
+            f"Invalid experiment name {name!r}: expected a non-empty string"
+        )
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise InvalidParameterError(
             f"Experiment name is {len(name)} characters; the limit is {MAX_EXPERIMENT_NAME_LENGTH}"

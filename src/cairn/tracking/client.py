@@ -43,7 +43,9 @@ def _status(status: RunStatus | str) -> RunStatus:
         return RunStatus(status.upper() if isinstance(status, str) else status)
     except ValueError:
         choices = ", ".join(s.value for s in RunStatus)
-        raise InvalidParameterError(f"Unknown run status {status!r}; use one of {choices}") from None
+        raise InvalidParameterError(
+            f"Unknown run status {status!r}; use one of {choices}"
+        ) from None
 
 
 def _view_type(view_type: ViewType | str) -> ViewType:
@@ -51,7 +53,9 @@ def _view_type(view_type: ViewType | str) -> ViewType:
         return ViewType(view_type.upper() if isinstance(view_type, str) else view_type)
     except ValueError:
         choices = ", ".join(s.value for s in ViewType)
-        raise InvalidParameterError(f"Unknown view type {view_type!r}; use one of {choices}") from None
+        raise InvalidParameterError(
+            f"Unknown view type {view_type!r}; use one of {choices}"
+        ) from None
 
 
 class TrackingClient:
@@ -138,7 +142,9 @@ class TrackingClient:
         from cairn.tracking._environment import current_user
         from cairn.tracking._names import random_run_name
 
-        run_tags = [RunTag(v.check_key(k, "tag"), v.tag_value(k, val)) for k, val in (tags or {}).items()]
+        run_tags = [
+            RunTag(v.check_key(k, "tag"), v.tag_value(k, val)) for k, val in (tags or {}).items()
+        ]
         name = run_name or (tags or {}).get("mlflow.runName") or random_run_name()
         return self.store.create_run(
             str(experiment_id),
@@ -291,7 +297,9 @@ class TrackingClient:
         return f"{root.rstrip('/')}/{path}" if path else root
 
 
-def make_metric(key: str, value: Any, timestamp: int | None = None, step: int | None = None) -> Metric:
+def make_metric(
+    key: str, value: Any, timestamp: int | None = None, step: int | None = None
+) -> Metric:
     """A validated Metric; timestamp defaults to now and step to 0."""
     v.check_key(key, "metric")
     return Metric(
@@ -332,7 +340,15 @@ def runs_to_dataframe(runs: Sequence[Run]) -> pd.DataFrame:
         record.update({f"params.{k}": val for k, val in run.data.params.items()})
         record.update({f"tags.{k}": val for k, val in run.data.tags.items()})
         records.append(record)
-    columns = ["run_id", "experiment_id", "run_name", "status", "artifact_uri", "start_time", "end_time"]
+    columns = [
+        "run_id",
+        "experiment_id",
+        "run_name",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+    ]
     return pd.DataFrame.from_records(records, columns=None if records else columns)
 
 

@@ -343,7 +343,9 @@ def _log(run_id: str, entity: Any) -> None:
         store.log_batch(run_id, tags=[entity])
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
     """Log one value of a metric at ``step`` (default 0) to the active run."""
     _log(_active_run_id(), make_metric(key, value, timestamp, step))
 
@@ -473,7 +475,9 @@ def search_runs(
 
         return runs_to_dataframe(runs)
     if output_format != "list":
-        raise InvalidParameterError(f"output_format must be 'list' or 'pandas', got {output_format!r}")
+        raise InvalidParameterError(
+            f"output_format must be 'list' or 'pandas', got {output_format!r}"
+        )
     return runs
 
 
@@ -535,7 +539,9 @@ def download_artifacts(
 
 def _at_exit() -> None:
     # An uncaught exception leaves sys.last_value set before atexit handlers run.
-    status = RunStatus.FAILED if getattr(sys, "last_value", None) is not None else RunStatus.FINISHED
+    status = (
+        RunStatus.FAILED if getattr(sys, "last_value", None) is not None else RunStatus.FINISHED
+    )
     try:
         for stack in list(_all_stacks):
             while stack:

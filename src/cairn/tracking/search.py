@@ -279,7 +279,6 @@ class _Parser:
         if self.peek().kind is not _Kind.END:
             self.fail(f"unexpected {self.peek().describe()}; expected {what}")
 
-    # filter := or_expr
     def parse_filter(self) -> Expr:
         expr = self.parse_or()
         if self.peek().kind is _Kind.RPAREN:

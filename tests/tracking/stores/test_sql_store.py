@@ -233,7 +233,9 @@ def test_search_runs_through_store(store: SqlStore) -> None:
     assert [r.info.run_name for r in found] == ["r1"]
     ordered = store.search_runs([exp], None, ViewType.ACTIVE_ONLY, 4, ["metrics.mae ASC"], None)
     assert [r.info.run_name for r in ordered] == ["r0", "r1", "r2", "r3"] and ordered.token
-    rest = store.search_runs([exp], None, ViewType.ACTIVE_ONLY, 4, ["metrics.mae ASC"], ordered.token)
+    rest = store.search_runs(
+        [exp], None, ViewType.ACTIVE_ONLY, 4, ["metrics.mae ASC"], ordered.token
+    )
     assert [r.info.run_name for r in rest] == ["r4", "r5"] and rest.token is None
     assert rest[0].data.metrics == {"mae": 0.4}
     with pytest.raises(InvalidParameterError, match="max_results must be between 1 and 50000"):

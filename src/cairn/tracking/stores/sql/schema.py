@@ -77,7 +77,10 @@ params = sa.Table(
     "params",
     metadata,
     sa.Column(
-        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+        "run_uuid",
+        sa.String(32),
+        sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.String(8000), nullable=False),
@@ -87,7 +90,10 @@ tags = sa.Table(
     "tags",
     metadata,
     sa.Column(
-        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+        "run_uuid",
+        sa.String(32),
+        sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.String(8000), nullable=False),
@@ -99,7 +105,10 @@ metrics = sa.Table(
     metadata,
     sa.Column("id", BigInt, primary_key=True, autoincrement=True),
     sa.Column(
-        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+        "run_uuid",
+        sa.String(32),
+        sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
     ),
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("value", sa.Double, nullable=True),
@@ -113,7 +122,10 @@ latest_metrics = sa.Table(
     "latest_metrics",
     metadata,
     sa.Column(
-        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True
+        "run_uuid",
+        sa.String(32),
+        sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Double, nullable=True),

@@ -118,6 +118,7 @@ def _value_predicate(
             return _like(column, value)
         if op is Op.NOT_LIKE:
             return sa.not_(_like(column, value))
+        # lower(x) LIKE lower(p) on SQLite (ASCII case folding only), ILIKE on PostgreSQL.
         if op is Op.ILIKE:
             return column.ilike(value, escape=_ESCAPE)
         return column.not_ilike(value, escape=_ESCAPE)

@@ -184,7 +184,8 @@ class SqlStore:
         with self._engine.connect() as conn:
             if not sa.inspect(conn).has_table("alembic_version"):
                 return None
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return None if revision is None else str(revision)
 
     def _ensure_schema(self) -> None:
         revision = self.current_revision()
@@ -244,11 +245,10 @@ class SqlStore:
             yield conn
 
     def _insert(self) -> Any:
-        if self._dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert
+        # Both dialects spell upserts as INSERT ... ON CONFLICT DO UPDATE.
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return postgresql.insert if self._dialect == "postgresql" else sqlite.insert
 
     # -- experiments --------------------------------------------------------------------------
 
@@ -270,7 +270,9 @@ class SqlStore:
                         last_update_time=now,
                     )
                 )
-                experiment_id = int(result.inserted_primary_key[0])
+                key = result.inserted_primary_key
+                assert key is not None
+                experiment_id = int(key[0])
                 if not artifact_location:
                     conn.execute(
                         t.experiments.update()
@@ -290,7 +292,8 @@ class SqlStore:
             if existing is None or not isinstance(exc.__cause__, sa_exc.IntegrityError):
                 raise
             hint = (
-                f" (it is deleted: restore it with `cairn experiments restore {existing.experiment_id}`)"
+                " (it is deleted: restore it with "
+                f"`cairn experiments restore {existing.experiment_id}`)"
                 if existing.lifecycle_stage is LifecycleStage.DELETED
                 else ""
             )
@@ -475,7 +478,9 @@ class SqlStore:
                     lifecycle_stage=LifecycleStage(row.lifecycle_stage),
                 ),
                 RunData(
-                    metrics=metrics[row.run_uuid], params=params[row.run_uuid], tags=tags[row.run_uuid]
+                    metrics=metrics[row.run_uuid],
+                    params=params[row.run_uuid],
+                    tags=tags[row.run_uuid],
                 ),
             )
             for row in rows
@@ -500,7 +505,8 @@ class SqlStore:
         status, stage = self._run_state(conn, run_id)
         if stage is LifecycleStage.DELETED:
             raise InvalidStateError(
-                f"Run '{run_id}' is deleted; restore it (`cairn runs restore {run_id}`) to change it"
+                f"Run '{run_id}' is deleted; "
+                f"restore it (`cairn runs restore {run_id}`) to change it"
             )
         return status
 
@@ -580,7 +586,9 @@ class SqlStore:
                     f"to {wanted[key]!r}: params are write-once (log a new run, or a metric)"
                 )
         rows = [
-            {"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing
+            {"run_uuid": run_id, "key": k, "value": v}
+            for k, v in wanted.items()
+            if k not in existing
         ]
         if rows:
             conn.execute(t.params.insert(), rows)
@@ -608,7 +616,8 @@ class SqlStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_uuid", "key"],
             set_={"value": ex.value, "timestamp": ex.timestamp, "step": ex.step},
-            where=(ex.step > lm.c.step) | ((ex.step == lm.c.step) & (ex.timestamp >= lm.c.timestamp)),
+            where=(ex.step > lm.c.step)
+            | ((ex.step == lm.c.step) & (ex.timestamp >= lm.c.timestamp)),
         )
         conn.execute(stmt, list(latest.values()))
 

@@ -72,7 +72,10 @@ def upgrade() -> None:
             sa.Column("value", sa.String(value_length), nullable=False),
             sa.PrimaryKeyConstraint("run_uuid", "key", name=f"pk_{table}"),
             sa.ForeignKeyConstraint(
-                ["run_uuid"], ["runs.run_uuid"], ondelete="CASCADE", name=f"fk_{table}_run_uuid_runs"
+                ["run_uuid"],
+                ["runs.run_uuid"],
+                ondelete="CASCADE",
+                name=f"fk_{table}_run_uuid_runs",
             ),
         )
     op.create_table(
