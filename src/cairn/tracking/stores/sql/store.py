@@ -96,6 +96,20 @@ def _metric_value(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _run_info(row: Any) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_uuid,
+        experiment_id=str(row.experiment_id),
+        run_name=row.name,
+        user_id=row.user_id,
+        status=RunStatus(row.status),
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+    )
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -164,6 +178,7 @@ class SqlStore:
         with _translated_errors(self._display_url):
             self._engine = _create_engine(db_url)
             self._dialect = self._engine.dialect.name
+            self._build_statements()
             self._ensure_schema()
             self._ensure_default_experiment()
 
@@ -244,11 +259,39 @@ class SqlStore:
         with _translated_errors(self._display_url), self._engine.connect() as conn:
             yield conn
 
-    def _insert(self) -> Any:
-        # Both dialects spell upserts as INSERT ... ON CONFLICT DO UPDATE.
+    def _build_statements(self) -> None:
+        # Built once: constructing an upsert costs far more than executing its cached SQL.
         from sqlalchemy.dialects import postgresql, sqlite
 
-        return postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        insert: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = insert(t.tags)
+        self._upsert_tag = stmt.on_conflict_do_update(
+            index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
+        )
+        stmt = insert(t.experiment_tags)
+        self._upsert_experiment_tag = stmt.on_conflict_do_update(
+            index_elements=["experiment_id", "key"], set_={"value": stmt.excluded.value}
+        )
+        lm = t.latest_metrics
+        stmt = insert(lm)
+        ex = stmt.excluded
+        self._upsert_latest_metric = stmt.on_conflict_do_update(
+            index_elements=["run_uuid", "key"],
+            set_={"value": ex.value, "timestamp": ex.timestamp, "step": ex.step},
+            where=(ex.step > lm.c.step)
+            | ((ex.step == lm.c.step) & (ex.timestamp >= lm.c.timestamp)),
+        )
+        self._run_state_query = sa.select(t.runs.c.status, t.runs.c.lifecycle_stage).where(
+            t.runs.c.run_uuid == sa.bindparam("run_id")
+        )
+        self._existing_params_query = sa.select(t.params.c.key, t.params.c.value).where(
+            t.params.c.run_uuid == sa.bindparam("run_id"),
+            t.params.c.key.in_(sa.bindparam("keys", expanding=True)),
+        )
+        self._insert_metric = t.metrics.insert()
+        self._insert_param = t.params.insert()
+        self._insert_tag = t.tags.insert()
+        self._insert_run = t.runs.insert()
 
     # -- experiments --------------------------------------------------------------------------
 
@@ -390,13 +433,11 @@ class SqlStore:
     def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
         key = _parse_experiment_id(experiment_id)
         self.get_experiment(experiment_id)
-        insert = self._insert()
-        stmt = insert(t.experiment_tags)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["experiment_id", "key"], set_={"value": stmt.excluded.value}
-        )
         with self._tx() as conn:
-            conn.execute(stmt, {"experiment_id": key, "key": tag.key, "value": tag.value})
+            conn.execute(
+                self._upsert_experiment_tag,
+                {"experiment_id": key, "key": tag.key, "value": tag.value},
+            )
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -408,8 +449,17 @@ class SqlStore:
         tags: Sequence[RunTag],
         run_name: str,
     ) -> Run:
-        experiment = self.get_experiment(experiment_id)
-        if experiment.lifecycle_stage is LifecycleStage.DELETED:
+        key = _parse_experiment_id(experiment_id)
+        exps = t.experiments
+        with self._read() as conn:
+            found = conn.execute(
+                sa.select(exps.c.lifecycle_stage, exps.c.artifact_location).where(
+                    exps.c.experiment_id == key
+                )
+            ).first()
+        if found is None:
+            raise NotFoundError(f"Experiment '{experiment_id}' does not exist")
+        if found.lifecycle_stage == LifecycleStage.DELETED.value:
             raise InvalidStateError(
                 f"Experiment '{experiment_id}' is deleted; restore it before creating runs in it"
             )
@@ -418,19 +468,19 @@ class SqlStore:
         tag_map[RUN_NAME_TAG] = run_name
         info = RunInfo(
             run_id=run_id,
-            experiment_id=experiment.experiment_id,
+            experiment_id=str(key),
             run_name=run_name,
             user_id=user_id,
             status=RunStatus.RUNNING,
             start_time=start_time,
             end_time=None,
-            artifact_uri=_join(experiment.artifact_location, run_id, "artifacts"),
+            artifact_uri=_join(found.artifact_location, run_id, "artifacts"),
         )
         with self._tx() as conn:
             conn.execute(
                 t.runs.insert().values(
                     run_uuid=run_id,
-                    experiment_id=int(experiment.experiment_id),
+                    experiment_id=key,
                     name=run_name,
                     user_id=user_id,
                     status=info.status.value,
@@ -466,17 +516,7 @@ class SqlStore:
             metrics[run_uuid][key] = _metric_value(value)
         return {
             row.run_uuid: Run(
-                RunInfo(
-                    run_id=row.run_uuid,
-                    experiment_id=str(row.experiment_id),
-                    run_name=row.name,
-                    user_id=row.user_id,
-                    status=RunStatus(row.status),
-                    start_time=row.start_time,
-                    end_time=row.end_time,
-                    artifact_uri=row.artifact_uri,
-                    lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-                ),
+                _run_info(row),
                 RunData(
                     metrics=metrics[row.run_uuid],
                     params=params[row.run_uuid],
@@ -494,9 +534,7 @@ class SqlStore:
         return run
 
     def _run_state(self, conn: Connection, run_id: str) -> tuple[RunStatus, LifecycleStage]:
-        row = conn.execute(
-            sa.select(t.runs.c.status, t.runs.c.lifecycle_stage).where(t.runs.c.run_uuid == run_id)
-        ).first()
+        row = conn.execute(self._run_state_query, {"run_id": run_id}).first()
         if row is None:
             raise NotFoundError(f"Run '{run_id}' does not exist")
         return RunStatus(row.status), LifecycleStage(row.lifecycle_stage)
@@ -523,13 +561,29 @@ class SqlStore:
             values["end_time"] = end_time if status.is_terminated else None
         if run_name:
             values["name"] = run_name
+        runs = t.runs
         with self._tx() as conn:
-            self._check_not_deleted(conn, run_id)
-            if values:
-                conn.execute(t.runs.update().where(t.runs.c.run_uuid == run_id).values(**values))
+            # One UPDATE ... RETURNING on the happy path; the state query only explains a miss.
+            row = conn.execute(
+                runs.update()
+                .where(
+                    runs.c.run_uuid == run_id,
+                    runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+                )
+                .values(**values)
+                .returning(*runs.c)
+                if values
+                else sa.select(runs).where(
+                    runs.c.run_uuid == run_id,
+                    runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+                )
+            ).first()
+            if row is None:
+                self._check_not_deleted(conn, run_id)
+                raise NotFoundError(f"Run '{run_id}' does not exist")  # pragma: no cover
             if run_name:
                 self._upsert_tags(conn, run_id, [RunTag(RUN_NAME_TAG, run_name)])
-        return self.get_run(run_id).info
+        return _run_info(row)
 
     def _set_lifecycle(self, run_id: str, stage: LifecycleStage) -> None:
         with self._tx() as conn:
@@ -553,12 +607,10 @@ class SqlStore:
 
     def _upsert_tags(self, conn: Connection, run_id: str, tags: Iterable[RunTag]) -> None:
         latest = {tag.key: tag.value for tag in tags}
-        insert = self._insert()
-        stmt = insert(t.tags)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
+        conn.execute(
+            self._upsert_tag,
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in latest.items()],
         )
-        conn.execute(stmt, [{"run_uuid": run_id, "key": k, "value": v} for k, v in latest.items()])
         if RUN_NAME_TAG in latest:
             conn.execute(
                 t.runs.update().where(t.runs.c.run_uuid == run_id).values(name=latest[RUN_NAME_TAG])
@@ -574,9 +626,7 @@ class SqlStore:
                 )
         existing = dict(
             conn.execute(
-                sa.select(t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_uuid == run_id, t.params.c.key.in_(list(wanted))
-                )
+                self._existing_params_query, {"run_id": run_id, "keys": list(wanted)}
             ).all()
         )
         for key, value in existing.items():
@@ -591,7 +641,7 @@ class SqlStore:
             if k not in existing
         ]
         if rows:
-            conn.execute(t.params.insert(), rows)
+            conn.execute(self._insert_param, rows)
 
     def _insert_metrics(self, conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
         rows = []
@@ -608,18 +658,8 @@ class SqlStore:
             best = latest.get(metric.key)
             if best is None or (metric.step, metric.timestamp) >= (best["step"], best["timestamp"]):
                 latest[metric.key] = row
-        conn.execute(t.metrics.insert(), rows)
-        insert = self._insert()
-        lm = t.latest_metrics
-        stmt = insert(lm)
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_uuid", "key"],
-            set_={"value": ex.value, "timestamp": ex.timestamp, "step": ex.step},
-            where=(ex.step > lm.c.step)
-            | ((ex.step == lm.c.step) & (ex.timestamp >= lm.c.timestamp)),
-        )
-        conn.execute(stmt, list(latest.values()))
+        conn.execute(self._insert_metric, rows)
+        conn.execute(self._upsert_latest_metric, list(latest.values()))
 
     def log_batch(
         self,
