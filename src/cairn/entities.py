@@ -110,11 +110,15 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class RunData:
-    """The latest value of each metric, and every param and tag, keyed by name."""
+    """The latest value of each metric, and every param and tag, keyed by name.
+
+    ``latest_metrics`` holds the same latest values with their step and timestamp.
+    """
 
     metrics: Mapping[str, float] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    latest_metrics: Mapping[str, Metric] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

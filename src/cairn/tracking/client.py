@@ -65,14 +65,20 @@ class TrackingClient:
         tracking_uri: a folder, ``sqlite:///PATH`` or ``postgresql://...``; defaults to the
             process's tracking URI (``cairn.set_tracking_uri`` / ``$CAIRN_TRACKING_URI`` /
             ``.cairn``).
+        store: an already open store to use instead (the server passes its own).
     """
 
-    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str | os.PathLike[str] | None = None,
+        *,
+        store: TrackingStore | None = None,
+    ) -> None:
         from cairn._config import get_tracking_uri
         from cairn.tracking.stores import get_store
 
         self.tracking_uri = os.fspath(tracking_uri) if tracking_uri else get_tracking_uri()
-        self.store: TrackingStore = get_store(self.tracking_uri)
+        self.store: TrackingStore = store if store is not None else get_store(self.tracking_uri)
         self._artifact_uris: dict[str, str] = {}
 
     # -- experiments --------------------------------------------------------------------------

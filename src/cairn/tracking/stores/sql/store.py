@@ -509,11 +509,16 @@ class SqlStore:
                 )
             ):
                 target[run_uuid][key] = value
+        latest: dict[str, dict[str, Metric]] = {row.run_uuid: {} for row in rows}
         lm = t.latest_metrics
-        for run_uuid, key, value in conn.execute(
-            sa.select(lm.c.run_uuid, lm.c.key, lm.c.value).where(lm.c.run_uuid.in_(run_ids))
+        for run_uuid, key, value, timestamp, step in conn.execute(
+            sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.timestamp, lm.c.step).where(
+                lm.c.run_uuid.in_(run_ids)
+            )
         ):
-            metrics[run_uuid][key] = _metric_value(value)
+            metric = Metric(key, _metric_value(value), timestamp, step)
+            metrics[run_uuid][key] = metric.value
+            latest[run_uuid][key] = metric
         return {
             row.run_uuid: Run(
                 _run_info(row),
@@ -521,6 +526,7 @@ class SqlStore:
                     metrics=metrics[row.run_uuid],
                     params=params[row.run_uuid],
                     tags=tags[row.run_uuid],
+                    latest_metrics=latest[row.run_uuid],
                 ),
             )
             for row in rows

@@ -1,0 +1,125 @@
+"""The app factory: one FastAPI app per ``ServerSettings``, its store held in app state."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cairn import __version__
+from cairn.errors import CairnError
+from cairn.server._limits import BodyLimitMiddleware
+from cairn.server._responses import JSONResponse
+from cairn.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = ["create_app"]
+
+PROXY_ARTIFACT_ROOT = "mlflow-artifacts:"
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Build the tracking server app: REST API, artifact proxy, health and docs."""
+    from cairn._config import resolve_store_location
+    from cairn.server.routes import experiments, health
+    from cairn.tracking.client import TrackingClient
+    from cairn.tracking.stores.sql.store import SqlStore
+
+    settings = settings or ServerSettings()
+    location = resolve_store_location(settings.backend_store_uri)
+    if location.kind != "sql":
+        from cairn.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"--backend-store-uri must be a folder, sqlite:/// or postgresql:// URI, "
+            f"got {settings.backend_store_uri!r}"
+        )
+    destination = settings.artifacts_destination or location.artifact_root
+    store = SqlStore(location.uri, PROXY_ARTIFACT_ROOT if settings.serve_artifacts else destination)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="Cairn tracking server",
+        version=__version__,
+        description="MLflow-compatible tracking REST API, artifact proxy and Cairn extensions.",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.client = TrackingClient(settings.backend_store_uri, store=store)
+    app.state.artifacts_destination = destination
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    _install_error_handlers(app)
+    for module in (health, experiments):
+        app.include_router(module.router)
+    return app
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    messages = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+        name = ".".join(loc) or "body"
+        kind = error.get("type", "")
+        if kind == "json_invalid" or (
+            isinstance(error.get("input"), (bytes, str)) and name == "body"
+        ):
+            messages.append("Malformed JSON in request body")
+        elif kind == "missing":
+            messages.append(f"Missing value for required parameter '{name}'")
+        else:
+            value = error.get("input")
+            messages.append(
+                f"Invalid value {value!r} for parameter '{name}': {error.get('msg', 'invalid')}"
+            )
+    return "; ".join(messages) or "Invalid request"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CairnError)
+    async def cairn_error(_request: Request, exc: CairnError) -> JSONResponse:
+        return _error(exc.http_status, exc.error_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, "INVALID_PARAMETER_VALUE", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error(
+                404, "ENDPOINT_NOT_FOUND", f"No endpoint {request.method} {request.url.path}"
+            )
+        if exc.status_code == 405:
+            return _error(
+                405,
+                "ENDPOINT_NOT_FOUND",
+                f"Method {request.method} not allowed on {request.url.path}",
+            )
+        return _error(exc.status_code, "BAD_REQUEST", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return _error(500, "INTERNAL_ERROR", f"Internal error: {type(exc).__name__}")
+
+
+def server_state(request: Request) -> Any:
+    return request.app.state
