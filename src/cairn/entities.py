@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "Dataset",
+    "DatasetInput",
     "Experiment",
     "ExperimentTag",
     "FileInfo",
@@ -20,6 +22,7 @@ __all__ = [
     "Run",
     "RunData",
     "RunInfo",
+    "RunInputs",
     "RunStatus",
     "RunTag",
     "ViewType",
@@ -122,9 +125,33 @@ class RunData:
 
 
 @dataclass(frozen=True, slots=True)
+class Dataset:
+    """A dataset a run read: MLflow's dataset fields (schema and profile are JSON text)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    dataset: Dataset
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    dataset_inputs: tuple[DatasetInput, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     info: RunInfo
     data: RunData = field(default_factory=RunData)
+    inputs: RunInputs = field(default_factory=RunInputs)
 
 
 @dataclass(frozen=True, slots=True)

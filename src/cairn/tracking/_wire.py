@@ -11,6 +11,8 @@ import math
 from typing import Any
 
 from cairn.entities import (
+    Dataset,
+    DatasetInput,
     Experiment,
     FileInfo,
     LifecycleStage,
@@ -18,11 +20,14 @@ from cairn.entities import (
     Run,
     RunData,
     RunInfo,
+    RunInputs,
     RunStatus,
 )
 from cairn.errors import InvalidParameterError
 
 __all__ = [
+    "dataset_input_from_json",
+    "dataset_input_to_json",
     "experiment_from_json",
     "experiment_to_json",
     "file_info_to_json",
@@ -168,8 +173,38 @@ def run_to_json(run: Run) -> dict[str, Any]:
             "params": tags_to_json(data.params),
             "tags": tags_to_json(data.tags),
         },
-        "inputs": {},
+        "inputs": {"dataset_inputs": [dataset_input_to_json(d) for d in run.inputs.dataset_inputs]},
     }
+
+
+def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
+    dataset = item.dataset
+    body: dict[str, Any] = {
+        "name": dataset.name,
+        "digest": dataset.digest,
+        "source_type": dataset.source_type,
+        "source": dataset.source,
+    }
+    if dataset.schema is not None:
+        body["schema"] = dataset.schema
+    if dataset.profile is not None:
+        body["profile"] = dataset.profile
+    return {"tags": tags_to_json(item.tags), "dataset": body}
+
+
+def dataset_input_from_json(data: dict[str, Any]) -> DatasetInput:
+    body = data.get("dataset") or {}
+    return DatasetInput(
+        Dataset(
+            name=body["name"],
+            digest=body["digest"],
+            source_type=body.get("source_type", ""),
+            source=body.get("source", ""),
+            schema=body.get("schema"),
+            profile=body.get("profile"),
+        ),
+        _tags_from_json(data.get("tags")),
+    )
 
 
 def run_from_json(data: dict[str, Any]) -> Run:
@@ -182,6 +217,12 @@ def run_from_json(data: dict[str, Any]) -> Run:
             params=_tags_from_json(body.get("params")),
             tags=_tags_from_json(body.get("tags")),
             latest_metrics=latest,
+        ),
+        RunInputs(
+            tuple(
+                dataset_input_from_json(d)
+                for d in (data.get("inputs") or {}).get("dataset_inputs") or []
+            )
         ),
     )
 

@@ -294,3 +294,47 @@ def test_migrations_match_schema_module(store_uri: str, tmp_path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     store.close()
     assert diff == []
+
+
+def test_create_run_with_request_id_is_idempotent(store: SqlStore) -> None:
+    first = store.create_run("0", "u", 1, [], "r", request_id="req-1")
+    again = store.create_run("0", "u", 2, [], "other", request_id="req-1")
+    assert again.info.run_id == first.info.run_id
+    assert len(store.search_runs(["0"], None, ViewType.ALL, 100, None, None)) == 1
+
+
+def test_log_batch_with_request_id_is_applied_once(store: SqlStore) -> None:
+    run_id = _run(store)
+    batch = [Metric("m", float(i), i, i) for i in range(5)]
+    store.log_batch(run_id, metrics=batch, request_id="batch-1")
+    store.log_batch(run_id, metrics=batch, request_id="batch-1")
+    assert len(store.get_metric_history(run_id, "m")) == 5
+    store.log_batch(run_id, metrics=batch, request_id="batch-2")
+    assert len(store.get_metric_history(run_id, "m")) == 10
+
+
+def test_failed_request_is_not_recorded(store: SqlStore) -> None:
+    run_id = _run(store)
+    store.update_run_info(run_id, RunStatus.FINISHED, 5)
+    with pytest.raises(InvalidStateError, match="is FINISHED"):
+        store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)], request_id="r-x")
+    store.update_run_info(run_id, RunStatus.RUNNING, None)
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)], request_id="r-x")
+    assert len(store.get_metric_history(run_id, "m")) == 1
+
+
+def test_log_inputs_records_datasets_once(store: SqlStore) -> None:
+    from cairn.entities import Dataset, DatasetInput
+
+    run_id = _run(store)
+    train = Dataset("listings", "abc123", "delta", "/data/listings", '{"x": 1}', None)
+    item = DatasetInput(train, {"mlflow.data.context": "training"})
+    store.log_inputs(run_id, [item])
+    store.log_inputs(run_id, [item])
+    other = _run(store)
+    store.log_inputs(other, [DatasetInput(train)])
+    (got,) = store.get_run(run_id).inputs.dataset_inputs
+    assert got == item
+    assert store.get_run(other).inputs.dataset_inputs[0].dataset == train
+    with pytest.raises(NotFoundError, match="Run 'nope' does not exist"):
+        store.log_inputs("nope", [item])

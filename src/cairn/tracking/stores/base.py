@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from cairn.entities import (
+        DatasetInput,
         Experiment,
         ExperimentTag,
         Metric,
@@ -65,7 +66,10 @@ class TrackingStore(Protocol):
         start_time: int,
         tags: Sequence[RunTag],
         run_name: str,
-    ) -> Run: ...
+        request_id: str | None = None,
+    ) -> Run:
+        """Create a run; a repeated ``request_id`` returns the run its first call made."""
+        ...
 
     def get_run(self, run_id: str) -> Run: ...
 
@@ -87,7 +91,12 @@ class TrackingStore(Protocol):
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
-    ) -> None: ...
+        request_id: str | None = None,
+    ) -> None:
+        """Log values in one transaction; a repeated ``request_id`` is applied only once."""
+        ...
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None: ...
 
     def delete_tag(self, run_id: str, key: str) -> None: ...
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "client_requests",
+    "datasets",
     "experiment_tags",
     "experiments",
     "latest_metrics",
     "metadata",
     "metrics",
     "params",
+    "run_input_tags",
+    "run_inputs",
     "runs",
     "tags",
 ]
@@ -132,4 +136,66 @@ latest_metrics = sa.Table(
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Index(None, "key", "value"),
+)
+
+# Idempotency keys of client requests (offline replay, retries): a request applied once is
+# never applied again. ``run_uuid`` is the run a create request made.
+client_requests = sa.Table(
+    "client_requests",
+    metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("run_uuid", sa.String(32), nullable=True),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+# Datasets a run read (MLflow's dataset inputs; Delta table versions later), deduplicated per
+# experiment by (name, digest).
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_uuid", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source_type", sa.String(36), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("schema", sa.Text, nullable=True),
+    sa.Column("profile", sa.Text, nullable=True),
+    sa.UniqueConstraint("experiment_id", "name", "digest"),
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column(
+        "run_uuid",
+        sa.String(32),
+        sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "dataset_uuid",
+        sa.String(32),
+        sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+run_input_tags = sa.Table(
+    "run_input_tags",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column("dataset_uuid", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(500), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["run_uuid", "dataset_uuid"],
+        ["run_inputs.run_uuid", "run_inputs.dataset_uuid"],
+        ondelete="CASCADE",
+    ),
 )

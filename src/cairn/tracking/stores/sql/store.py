@@ -20,6 +20,8 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
 from cairn.entities import (
+    Dataset,
+    DatasetInput,
     Experiment,
     ExperimentTag,
     LifecycleStage,
@@ -29,6 +31,7 @@ from cairn.entities import (
     Run,
     RunData,
     RunInfo,
+    RunInputs,
     RunStatus,
     RunTag,
     ViewType,
@@ -52,8 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_EXPERIMENT_ID", "HEAD_REVISION", "SqlStore", "upgrade_schema"]
 
-HEAD_REVISION = "0001"
-KNOWN_REVISIONS = ("0001",)
+HEAD_REVISION = "0002"
+KNOWN_REVISIONS = ("0001", "0002")
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
@@ -268,6 +271,10 @@ class SqlStore:
         self._upsert_tag = stmt.on_conflict_do_update(
             index_elements=["run_uuid", "key"], set_={"value": stmt.excluded.value}
         )
+        stmt = insert(t.run_input_tags)
+        self._upsert_input_tag = stmt.on_conflict_do_update(
+            index_elements=["run_uuid", "dataset_uuid", "key"], set_={"value": stmt.excluded.value}
+        )
         stmt = insert(t.experiment_tags)
         self._upsert_experiment_tag = stmt.on_conflict_do_update(
             index_elements=["experiment_id", "key"], set_={"value": stmt.excluded.value}
@@ -448,7 +455,12 @@ class SqlStore:
         start_time: int,
         tags: Sequence[RunTag],
         run_name: str,
+        request_id: str | None = None,
     ) -> Run:
+        if request_id is not None:
+            earlier = self._requested_run(request_id)
+            if earlier is not None:
+                return self.get_run(earlier)
         key = _parse_experiment_id(experiment_id)
         exps = t.experiments
         with self._read() as conn:
@@ -476,24 +488,55 @@ class SqlStore:
             end_time=None,
             artifact_uri=_join(found.artifact_location, run_id, "artifacts"),
         )
-        with self._tx() as conn:
+        try:
+            with self._tx() as conn:
+                self._insert_run_rows(conn, info, key, tag_map, request_id)
+        except StoreError as exc:
+            earlier = self._requested_run(request_id) if request_id else None
+            if earlier is None or not isinstance(exc.__cause__, sa_exc.IntegrityError):
+                raise
+            return self.get_run(earlier)  # the same request won a race
+        return Run(info, RunData(tags=tag_map))
+
+    def _requested_run(self, request_id: str) -> str | None:
+        cr = t.client_requests
+        with self._read() as conn:
+            found = conn.execute(
+                sa.select(cr.c.run_uuid).where(cr.c.request_id == request_id)
+            ).scalar()
+        return None if found is None else str(found)
+
+    def _insert_run_rows(
+        self,
+        conn: Connection,
+        info: RunInfo,
+        experiment_key: int,
+        tag_map: dict[str, str],
+        request_id: str | None,
+    ) -> None:
+        run_id = info.run_id
+        if request_id is not None:
             conn.execute(
-                t.runs.insert().values(
-                    run_uuid=run_id,
-                    experiment_id=key,
-                    name=run_name,
-                    user_id=user_id,
-                    status=info.status.value,
-                    start_time=start_time,
-                    lifecycle_stage=LifecycleStage.ACTIVE.value,
-                    artifact_uri=info.artifact_uri,
+                t.client_requests.insert().values(
+                    request_id=request_id, run_uuid=run_id, created_time=_now_ms()
                 )
             )
-            conn.execute(
-                t.tags.insert(),
-                [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()],
+        conn.execute(
+            t.runs.insert().values(
+                run_uuid=run_id,
+                experiment_id=experiment_key,
+                name=info.run_name,
+                user_id=info.user_id,
+                status=info.status.value,
+                start_time=info.start_time,
+                lifecycle_stage=LifecycleStage.ACTIVE.value,
+                artifact_uri=info.artifact_uri,
             )
-        return Run(info, RunData(tags=tag_map))
+        )
+        conn.execute(
+            self._insert_tag,
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()],
+        )
 
     def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, Run]:
         if not run_ids:
@@ -519,6 +562,7 @@ class SqlStore:
             metric = Metric(key, _metric_value(value), timestamp, step)
             metrics[run_uuid][key] = metric.value
             latest[run_uuid][key] = metric
+        inputs = self._load_inputs(conn, run_ids)
         return {
             row.run_uuid: Run(
                 _run_info(row),
@@ -528,6 +572,7 @@ class SqlStore:
                     tags=tags[row.run_uuid],
                     latest_metrics=latest[row.run_uuid],
                 ),
+                RunInputs(tuple(inputs.get(row.run_uuid, ()))),
             )
             for row in rows
         }
@@ -673,10 +718,41 @@ class SqlStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        request_id: str | None = None,
     ) -> None:
         if not (metrics or params or tags):
             return
+        try:
+            self._log_batch(run_id, metrics, params, tags, request_id)
+        except StoreError as exc:
+            if request_id is None or not isinstance(exc.__cause__, sa_exc.IntegrityError):
+                raise
+            if self._request_seen(request_id):
+                return  # applied before: a retry or a replayed offline batch
+            raise
+
+    def _request_seen(self, request_id: str) -> bool:
+        cr = t.client_requests
+        with self._read() as conn:
+            found = conn.execute(sa.select(cr.c.request_id).where(cr.c.request_id == request_id))
+            return found.first() is not None
+
+    def _log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+        request_id: str | None,
+    ) -> None:
         with self._tx() as conn:
+            if request_id is not None:
+                # Recorded first, in the same transaction: a second copy fails right here.
+                conn.execute(
+                    t.client_requests.insert().values(
+                        request_id=request_id, run_uuid=run_id, created_time=_now_ms()
+                    )
+                )
             status = self._check_not_deleted(conn, run_id)
             if (metrics or params) and status.is_terminated:
                 raise InvalidStateError(
@@ -689,6 +765,83 @@ class SqlStore:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
                 self._insert_metrics(conn, run_id, metrics)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record datasets a run read; the same dataset twice is recorded once."""
+        if not datasets:
+            return
+        ds, ri = t.datasets, t.run_inputs
+        with self._tx() as conn:
+            self._check_not_deleted(conn, run_id)
+            experiment_id = conn.execute(
+                sa.select(t.runs.c.experiment_id).where(t.runs.c.run_uuid == run_id)
+            ).scalar_one()
+            for item in datasets:
+                dataset = item.dataset
+                dataset_uuid = conn.execute(
+                    sa.select(ds.c.dataset_uuid).where(
+                        ds.c.experiment_id == experiment_id,
+                        ds.c.name == dataset.name,
+                        ds.c.digest == dataset.digest,
+                    )
+                ).scalar()
+                if dataset_uuid is None:
+                    dataset_uuid = uuid.uuid4().hex
+                    conn.execute(
+                        ds.insert().values(
+                            dataset_uuid=dataset_uuid,
+                            experiment_id=experiment_id,
+                            name=dataset.name,
+                            digest=dataset.digest,
+                            source_type=dataset.source_type,
+                            source=dataset.source,
+                            schema=dataset.schema,
+                            profile=dataset.profile,
+                        )
+                    )
+                linked = conn.execute(
+                    sa.select(ri.c.run_uuid).where(
+                        ri.c.run_uuid == run_id, ri.c.dataset_uuid == dataset_uuid
+                    )
+                ).first()
+                if linked is None:
+                    conn.execute(ri.insert().values(run_uuid=run_id, dataset_uuid=dataset_uuid))
+                if item.tags:
+                    stmt = self._upsert_input_tag
+                    conn.execute(
+                        stmt,
+                        [
+                            {"run_uuid": run_id, "dataset_uuid": dataset_uuid, "key": k, "value": v}
+                            for k, v in item.tags.items()
+                        ],
+                    )
+
+    def _load_inputs(
+        self, conn: Connection, run_ids: Sequence[str]
+    ) -> dict[str, list[DatasetInput]]:
+        ds, ri, rit = t.datasets, t.run_inputs, t.run_input_tags
+        found: dict[str, list[DatasetInput]] = {}
+        rows = conn.execute(
+            sa.select(ri.c.run_uuid, ds)
+            .join(ds, ds.c.dataset_uuid == ri.c.dataset_uuid)
+            .where(ri.c.run_uuid.in_(run_ids))
+        ).all()
+        if not rows:
+            return found
+        tags: dict[tuple[str, str], dict[str, str]] = {}
+        for run_uuid, dataset_uuid, key, value in conn.execute(
+            sa.select(rit.c.run_uuid, rit.c.dataset_uuid, rit.c.key, rit.c.value).where(
+                rit.c.run_uuid.in_(run_ids)
+            )
+        ):
+            tags.setdefault((run_uuid, dataset_uuid), {})[key] = value
+        for row in rows:
+            dataset = Dataset(
+                row.name, row.digest, row.source_type, row.source, row.schema, row.profile
+            )
+            item = DatasetInput(dataset, tags.get((row.run_uuid, row.dataset_uuid), {}))
+            found.setdefault(row.run_uuid, []).append(item)
+        return found
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._tx() as conn:
