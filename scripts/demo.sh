@@ -8,21 +8,8 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-venv=".venv"
-python="$venv/bin/python"
-
-log() { printf '==> %s\n' "$*"; }
-
-if [[ ! -x "$python" ]]; then
-    log "creating $venv"
-    python3 -m venv "$venv"
-fi
-if [[ ! -x "$venv/bin/uv" ]]; then
-    log "installing uv into $venv"
-    "$python" -m pip install --quiet uv
-fi
-log "installing cairn-ml[examples] (editable)"
-"$venv/bin/uv" pip install --quiet --python "$python" -e '.[examples]'
+source scripts/_venv.sh
+install_cairn examples
 
 log "training: examples/quickstart/train.py"
 "$python" examples/quickstart/train.py --experiment quickstart

@@ -12,24 +12,10 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-venv=".venv"
-python="$venv/bin/python"
+source scripts/_venv.sh
+install_cairn dev
 
-log() { printf '==> %s\n' "$*"; }
-
-# 1. Python environment -------------------------------------------------------------------
-if [[ ! -x "$python" ]]; then
-    log "creating $venv"
-    python3 -m venv "$venv"
-fi
-if [[ ! -x "$venv/bin/uv" ]]; then
-    log "installing uv into $venv"
-    "$python" -m pip install --quiet uv
-fi
-log "installing cairn-ml[dev] (editable)"
-"$venv/bin/uv" pip install --quiet --python "$python" -e '.[dev]'
-
-# 2. PostgreSQL server binaries (initdb, pg_ctl) ---------------------------------------------
+# PostgreSQL server binaries (initdb, pg_ctl) ---------------------------------------------
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
 
 if ! have_postgres && [[ -z "${CAIRN_TEST_POSTGRES_URI:-}" ]]; then
@@ -47,7 +33,7 @@ if ! have_postgres && [[ -z "${CAIRN_TEST_POSTGRES_URI:-}" ]]; then
     fi
 fi
 
-# 3. Tests ---------------------------------------------------------------------------------
+# Tests ---------------------------------------------------------------------------------
 log "running pytest $*"
 status=0
 "$python" -m pytest "$@" || status=$?

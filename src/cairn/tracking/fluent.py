@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from cairn import _config
-from cairn.entities import LifecycleStage, Run, RunStatus, ViewType
+from cairn.entities import LifecycleStage, Metric, Param, Run, RunStatus, RunTag, ViewType
 from cairn.errors import InvalidParameterError, InvalidStateError, NotFoundError
 from cairn.tracking.client import TrackingClient, make_metric, make_param, make_tag
 
@@ -330,24 +330,24 @@ def get_run(run_id: str) -> Run:
 # -- logging ----------------------------------------------------------------------------------
 
 
-def _log(run_id: str, entity: Any) -> None:
+def _log(run_id: str, entities: Sequence[Metric | Param | RunTag]) -> None:
+    """Queue values for the background writer, or write them now when logging is synchronous."""
     if _config.async_logging_enabled():
-        _get_logger().submit(run_id, entity)
+        logger = _get_logger()
+        for entity in entities:
+            logger.submit(run_id, entity)
         return
-    store = _get_client().store
-    if type(entity).__name__ == "Metric":
-        store.log_batch(run_id, metrics=[entity])
-    elif type(entity).__name__ == "Param":
-        store.log_batch(run_id, params=[entity])
-    else:
-        store.log_batch(run_id, tags=[entity])
+    metrics = [e for e in entities if type(e) is Metric]
+    params = [e for e in entities if type(e) is Param]
+    tags = [e for e in entities if type(e) is RunTag]
+    _get_client().store.log_batch(run_id, metrics, params, tags)
 
 
 def log_metric(
     key: str, value: float, step: int | None = None, timestamp: int | None = None
 ) -> None:
     """Log one value of a metric at ``step`` (default 0) to the active run."""
-    _log(_active_run_id(), make_metric(key, value, timestamp, step))
+    _log(_active_run_id(), [make_metric(key, value, timestamp, step)])
 
 
 def log_metrics(
@@ -355,45 +355,27 @@ def log_metrics(
 ) -> None:
     """Log several metrics at one step; one batch when synchronous."""
     run_id = _active_run_id()
-    entities = [make_metric(k, val, timestamp, step) for k, val in metrics.items()]
-    if _config.async_logging_enabled():
-        logger = _get_logger()
-        for entity in entities:
-            logger.submit(run_id, entity)
-    else:
-        _get_client().store.log_batch(run_id, metrics=entities)
+    _log(run_id, [make_metric(k, val, timestamp, step) for k, val in metrics.items()])
 
 
 def log_param(key: str, value: Any) -> Any:
     """Log a param (write-once: the same value again is fine, another value is an error)."""
-    _log(_active_run_id(), make_param(key, value))
+    _log(_active_run_id(), [make_param(key, value)])
     return value
 
 
 def log_params(params: Mapping[str, Any]) -> None:
     run_id = _active_run_id()
-    entities = [make_param(k, val) for k, val in params.items()]
-    if _config.async_logging_enabled():
-        logger = _get_logger()
-        for entity in entities:
-            logger.submit(run_id, entity)
-    else:
-        _get_client().store.log_batch(run_id, params=entities)
+    _log(run_id, [make_param(k, val) for k, val in params.items()])
 
 
 def set_tag(key: str, value: Any) -> None:
-    _log(_active_run_id(), make_tag(key, value))
+    _log(_active_run_id(), [make_tag(key, value)])
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     run_id = _active_run_id()
-    entities = [make_tag(k, val) for k, val in tags.items()]
-    if _config.async_logging_enabled():
-        logger = _get_logger()
-        for entity in entities:
-            logger.submit(run_id, entity)
-    else:
-        _get_client().store.log_batch(run_id, tags=entities)
+    _log(run_id, [make_tag(k, val) for k, val in tags.items()])
 
 
 def delete_tag(key: str) -> None:
