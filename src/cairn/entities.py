@@ -16,6 +16,10 @@ __all__ = [
     "ExperimentTag",
     "FileInfo",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelMetric",
+    "LoggedModelOutput",
+    "LoggedModelStatus",
     "Metric",
     "PagedList",
     "Param",
@@ -23,6 +27,7 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunModels",
     "RunStatus",
     "RunTag",
     "ViewType",
@@ -167,3 +172,60 @@ class PagedList(list[T], Generic[T]):
     def __init__(self, items: Iterable[T] = (), token: str | None = None) -> None:
         super().__init__(items)
         self.token = token
+
+
+class LoggedModelStatus(enum.StrEnum):
+    """Where a logged model's upload stands; the values are MLflow's wire names."""
+
+    PENDING = "LOGGED_MODEL_PENDING"
+    READY = "LOGGED_MODEL_READY"
+    UPLOAD_FAILED = "LOGGED_MODEL_UPLOAD_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelMetric:
+    """A metric value recorded against a logged model, with the run and dataset it came from."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModel:
+    """A model logged by a run (or on its own): MLflow 3's unit of model tracking."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: LoggedModelStatus = LoggedModelStatus.PENDING
+    lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
+    model_type: str | None = None
+    source_run_id: str | None = None
+    status_message: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: tuple[LoggedModelMetric, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelOutput:
+    """A logged model a run produced, at a training step."""
+
+    model_id: str
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunModels:
+    """The logged models a run read (inputs) and produced (outputs)."""
+
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[LoggedModelOutput, ...] = ()

@@ -14,10 +14,6 @@ __all__ = ["BodyLimitMiddleware"]
 ARTIFACT_PREFIX = "/api/2.0/mlflow-artifacts/"
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413, from Content-Length or while streaming."""
 
@@ -46,27 +42,35 @@ class BodyLimitMiddleware:
                     return
         received = 0
         started = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    # Answer 413 now and tell the app the client is gone, so it stops reading;
+                    # raising here would let the framework turn it into a 400.
+                    if not started and not rejected:
+                        rejected = True
+                        await _reject(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reject(send, limit)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
 
 
 async def _reject(send: Send, limit: int) -> None:

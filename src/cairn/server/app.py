@@ -26,7 +26,7 @@ PROXY_ARTIFACT_ROOT = "mlflow-artifacts:"
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the tracking server app: REST API, artifact proxy, health and docs."""
     from cairn._config import resolve_store_location
-    from cairn.server.routes import experiments, health
+    from cairn.server.routes import artifacts, experiments, health, logged_models, runs
     from cairn.tracking.client import TrackingClient
     from cairn.tracking.stores.sql.store import SqlStore
 
@@ -64,7 +64,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     _install_error_handlers(app)
-    for module in (health, experiments):
+    for module in (health, experiments, runs, logged_models, artifacts):
         app.include_router(module.router)
     return app
 

@@ -10,11 +10,16 @@ __all__ = [
     "experiment_tags",
     "experiments",
     "latest_metrics",
+    "logged_model_metrics",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_models",
     "metadata",
     "metrics",
     "params",
     "run_input_tags",
     "run_inputs",
+    "run_logged_models",
     "runs",
     "tags",
 ]
@@ -198,4 +203,97 @@ run_input_tags = sa.Table(
         ["run_inputs.run_uuid", "run_inputs.dataset_uuid"],
         ondelete="CASCADE",
     ),
+)
+
+# MLflow 3 logged models: a model's own record, beside the run that produced it. Artifacts live
+# under the experiment (``<experiment artifacts>/models/<model_id>/artifacts``).
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(40), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_location", sa.String(1000), nullable=False),
+    sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("model_type", sa.String(500), nullable=True),
+    sa.Column("source_run_id", sa.String(32), nullable=True),
+    sa.Column("status_message", sa.String(1000), nullable=True),
+    sa.Index(None, "experiment_id", "name"),
+    sa.Index(None, "source_run_id"),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column(
+        "model_id",
+        sa.String(40),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column(
+        "model_id",
+        sa.String(40),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+)
+
+# Metric values logged against a model (NaN stored as NULL, as in ``metrics``).
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id",
+        sa.String(40),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("run_uuid", sa.String(32), nullable=True),
+    sa.Column("dataset_name", sa.String(500), nullable=True),
+    sa.Column("dataset_digest", sa.String(64), nullable=True),
+    sa.Index(None, "model_id", "key", "step"),
+)
+
+# Models a run read (direction 'input') or produced ('output', at a step).
+run_logged_models = sa.Table(
+    "run_logged_models",
+    metadata,
+    sa.Column(
+        "run_uuid",
+        sa.String(32),
+        sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "model_id",
+        sa.String(40),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("direction", sa.String(8), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index(None, "model_id"),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import math
 import time
@@ -53,10 +54,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
+    from cairn.tracking.stores.sql.logged_models import LoggedModelStore
+
 __all__ = ["DEFAULT_EXPERIMENT_ID", "HEAD_REVISION", "SqlStore", "upgrade_schema"]
 
-HEAD_REVISION = "0002"
-KNOWN_REVISIONS = ("0001", "0002")
+HEAD_REVISION = "0003"
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
@@ -88,11 +91,17 @@ def _decode_token(token: str | None) -> int:
     return offset
 
 
+_MAX_ID = 2**31 - 1  # experiment ids are INTEGER columns in every database we support
+
+
 def _parse_experiment_id(experiment_id: str) -> int:
     try:
-        return int(experiment_id)
+        key = int(experiment_id)
     except (TypeError, ValueError):
         raise NotFoundError(f"Experiment '{experiment_id}' does not exist") from None
+    if not 0 <= key <= _MAX_ID:
+        raise NotFoundError(f"Experiment '{experiment_id}' does not exist")
+    return key
 
 
 def _metric_value(value: float | None) -> float:
@@ -192,6 +201,13 @@ class SqlStore:
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    @functools.cached_property
+    def logged_models(self) -> LoggedModelStore:
+        """MLflow 3 logged models, kept in this store's database."""
+        from cairn.tracking.stores.sql.logged_models import LoggedModelStore
+
+        return LoggedModelStore(self._engine)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -899,11 +915,14 @@ class SqlStore:
         ids = []
         for experiment_id in experiment_ids:
             try:
-                ids.append(int(experiment_id))
+                key = int(experiment_id)
             except (TypeError, ValueError):
+                key = -1
+            if not 0 <= key <= _MAX_ID:
                 raise InvalidParameterError(
                     f"Invalid experiment id {experiment_id!r}: expected an integer"
                 ) from None
+            ids.append(key)
         offset = _decode_token(page_token)
         query = select_run_ids(
             ids,
