@@ -20,6 +20,8 @@ _COMMANDS = {
     ),
     "runs": ("cairn.cli.runs", "runs", "List, show, search, delete and restore runs."),
     "artifacts": ("cairn.cli.artifacts", "artifacts", "List and download run artifacts."),
+    "server": ("cairn.cli.server", "server", "Serve the MLflow-compatible tracking API."),
+    "sync": ("cairn.cli.sync", "sync", "Upload what was logged while the server was unreachable."),
 }
 
 

@@ -452,7 +452,13 @@ class ArtifactRepository:
 
 
 def get_artifact_repository(uri: str) -> ArtifactRepository:
-    """The artifact repository rooted at ``uri`` (local folder, ``file://`` or fsspec URL)."""
+    """The artifact repository rooted at ``uri``: a local folder, ``file://``, an fsspec URL, or
+    a tracking server's artifact proxy (``mlflow-artifacts:/...``, ``http(s)://...``)."""
+    if uri.lower().startswith(("mlflow-artifacts:", "http://", "https://")):
+        from cairn.tracking._http_artifacts import HttpArtifactRepository, is_proxy_uri
+
+        if is_proxy_uri(uri):
+            return HttpArtifactRepository(uri)
     return ArtifactRepository(uri)
 
 

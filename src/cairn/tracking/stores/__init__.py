@@ -1,4 +1,4 @@
-"""Tracking stores: where runs, params, metrics and tags live (SQL now, REST with the server)."""
+"""Tracking stores: where runs, params, metrics and tags live (SQL, or REST to a server)."""
 
 from __future__ import annotations
 
@@ -24,16 +24,13 @@ def get_store(tracking_uri: str) -> TrackingStore:
         store = _stores.get(cache_key)
         if store is None:
             if location.kind == "rest":
-                from cairn.errors import InvalidParameterError
+                from cairn.tracking.stores.rest import RestStore
 
-                raise InvalidParameterError(
-                    f"Tracking URI {tracking_uri!r} names a tracking server; the REST client "
-                    "is not available in this version of Cairn. Use a folder, sqlite:/// or "
-                    "postgresql:// URI."
-                )
-            from cairn.tracking.stores.sql.store import SqlStore
+                store = RestStore(location.uri)
+            else:
+                from cairn.tracking.stores.sql.store import SqlStore
 
-            store = SqlStore(location.uri, location.artifact_root)
+                store = SqlStore(location.uri, location.artifact_root)
             _stores[cache_key] = store
         return store
 

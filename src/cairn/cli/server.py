@@ -1,0 +1,192 @@
+"""``cairn server``: serve the MLflow-compatible tracking API and artifact proxy with uvicorn.
+
+The app is built once in this process before anything listens: a bad store fails here with a
+plain message, and a fresh store gets its schema once instead of being raced by N workers.
+Workers are spawned by uvicorn's supervisor on a socket bound here, each rebuilding the app from
+the same pickled ``ServerSettings`` (no configuration through environment variables).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import socket
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+
+from cairn.server.settings import MiB, ServerSettings
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from fastapi import FastAPI
+
+__all__ = ["serve", "server"]
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_BACKLOG = 2048
+
+
+@click.command("server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5000,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--backend-store-uri",
+    metavar="URI",
+    help="Tracking store: a folder, sqlite:///PATH or postgresql://...  "
+    "[default: the tracking URI, else ./.cairn]",
+)
+@click.option(
+    "--artifacts-destination",
+    metavar="URI",
+    help="Where artifacts are kept.  [default: the store's artifacts folder]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (each opens its own connection pool to the store).",
+)
+@click.option(
+    "--no-serve-artifacts",
+    is_flag=True,
+    help="Do not proxy artifacts: clients read and write the artifacts destination directly.",
+)
+@click.option(
+    "--max-request-mb",
+    type=click.IntRange(min=1),
+    default=ServerSettings().max_request_bytes // MiB,
+    show_default=True,
+    help="Largest JSON API request body in MiB; larger ones get 413.",
+)
+@click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="warning", show_default=True)
+def server(
+    host: str,
+    port: int,
+    backend_store_uri: str | None,
+    artifacts_destination: str | None,
+    workers: int,
+    no_serve_artifacts: bool,
+    max_request_mb: int,
+    log_level: str,
+) -> None:
+    """Serve the MLflow-compatible tracking API and artifact proxy.
+
+    Point MLflow or Cairn clients at the printed URL (MLFLOW_TRACKING_URI / CAIRN_TRACKING_URI).
+    """
+    settings = ServerSettings(
+        backend_store_uri=backend_store_uri or _default_store_uri(),
+        artifacts_destination=artifacts_destination,
+        serve_artifacts=not no_serve_artifacts,
+        max_request_bytes=max_request_mb * MiB,
+    )
+    serve(settings, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def serve(
+    settings: ServerSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    log_level: str = "warning",
+) -> None:
+    """Build the app, listen on ``host:port``, print the URL and serve until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from cairn.server.app import create_app
+
+    app = create_app(settings)
+    sock = _listen(host, port)
+    config = uvicorn.Config(
+        functools.partial(create_app, settings) if workers > 1 else app,
+        factory=workers > 1,
+        workers=workers,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        lifespan="on",
+        log_level=log_level,
+        backlog=_BACKLOG,
+    )
+    click.echo(_banner(app, sock, workers))
+    if workers > 1:
+        # Workers open their own stores; this one only checked the settings and the schema.
+        app.state.store.close()
+        from uvicorn.config import STARTUP_FAILURE
+        from uvicorn.supervisors import Multiprocess
+
+        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
+        if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+            raise click.ClickException("A worker failed to start; its error is logged above.")
+        return
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the
+    # handler it found: make that a normal exit (status 0, no traceback), as with workers.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_quietly)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _exit_quietly(_signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
+
+
+def _default_store_uri() -> str:
+    """The tracking URI this process would log to, unless it is a server itself."""
+    from cairn import _config
+
+    uri = _config.get_tracking_uri()
+    if urlsplit(uri).scheme.lower() in ("http", "https"):
+        return _config.DEFAULT_HOME
+    return uri
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket that uvicorn (or each of its workers) serves on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. "
+            "Stop the process using that port or pick another with --port."
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _banner(app: FastAPI, sock: socket.socket, workers: int) -> str:
+    from cairn._config import resolve_store_location
+
+    settings: ServerSettings = app.state.settings
+    address: Any = sock.getsockname()
+    host, port = str(address[0]), int(address[1])
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    store = _hide_password(resolve_store_location(settings.backend_store_uri).uri)
+    artifacts = str(app.state.artifacts_destination)
+    if not settings.serve_artifacts:
+        artifacts += " (not proxied)"
+    extra = f", workers: {workers}" if workers > 1 else ""
+    return f"Cairn tracking server on {url} (store: {store}, artifacts: {artifacts}{extra})"
+
+
+def _hide_password(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
