@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install Cairn into .venv and run the main job on the embedded default store (.cairn/ here):
-# the quickstart training sweep, then the run table for its experiment.
+# Install Cairn into .venv and run the main job: start the tracking server on the embedded
+# default store (.cairn/ here), run the quickstart training sweep against it over the REST API,
+# print the run table, then keep serving until Ctrl-C.
 #
-#   bash scripts/demo.sh
+#   bash scripts/demo.sh            # serve on http://127.0.0.1:5000 afterwards ($CAIRN_PORT)
+#   bash scripts/demo.sh --once     # stop the server when the workflow is done
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,8 +13,35 @@ cd "$repo_root"
 source scripts/_venv.sh
 install_cairn examples
 
-log "training: examples/quickstart/train.py"
+port="${CAIRN_PORT:-5000}"
+url="http://127.0.0.1:$port"
+log "starting the tracking server on the default store (.cairn/)"
+"$venv/bin/cairn" server --host 127.0.0.1 --port "$port" --backend-store-uri .cairn &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+
+"$python" - "$url" <<'PY'
+import sys, time, urllib.request
+deadline = time.monotonic() + 30
+while True:
+    try:
+        urllib.request.urlopen(sys.argv[1] + "/health", timeout=1).read()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("the tracking server did not answer /health within 30 s")
+        time.sleep(0.1)
+PY
+
+export CAIRN_TRACKING_URI="$url"
+log "training against $url: examples/quickstart/train.py"
 "$python" examples/quickstart/train.py --experiment quickstart
 
 log "cairn runs list -e quickstart"
 "$venv/bin/cairn" runs list -e quickstart
+
+if [[ "${1:-}" == "--once" ]]; then
+    exit 0
+fi
+log "tracking server at $url (MLFLOW_TRACKING_URI=$url works too); Ctrl-C to stop"
+wait "$server_pid"
