@@ -40,7 +40,7 @@ from cairn.errors import (
 from cairn.server._responses import JSONResponse
 from cairn.server.app import PROXY_ARTIFACT_ROOT
 from cairn.server.deps import Client, Settings
-from cairn.server.routes._common import API
+from cairn.server.routes._common import API, JSONRoute
 from cairn.tracking._paths import ensure_within, normalize_artifact_path
 from cairn.tracking._wire import file_info_to_json
 from cairn.tracking.artifacts import ArtifactRepository
@@ -70,8 +70,8 @@ def _serving(settings: Settings) -> None:
         )
 
 
-router = APIRouter(tags=["artifacts"])
-proxy = APIRouter(prefix=PROXY, dependencies=[Depends(_serving)])
+router = APIRouter(tags=["artifacts"], route_class=JSONRoute)
+proxy = APIRouter(prefix=PROXY, dependencies=[Depends(_serving)], route_class=JSONRoute)
 
 
 def _destination(request: HttpRequest) -> str:

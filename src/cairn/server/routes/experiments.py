@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from cairn.entities import ViewType
 from cairn.errors import InvalidParameterError, NotFoundError
 from cairn.server.deps import Client
-from cairn.server.routes._common import API, KeyValue, Request
+from cairn.server.routes._common import API, JSONRoute, KeyValue, Request
 from cairn.tracking._wire import experiment_to_json
 
-router = APIRouter(prefix=f"{API}/experiments", tags=["experiments"])
+router = APIRouter(prefix=f"{API}/experiments", tags=["experiments"], route_class=JSONRoute)
 
 
 class CreateExperiment(Request):

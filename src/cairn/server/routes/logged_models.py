@@ -17,7 +17,7 @@ from pydantic import Field
 from cairn.entities import LoggedModel, LoggedModelMetric, Metric
 from cairn.errors import InvalidParameterError
 from cairn.server.deps import Store
-from cairn.server.routes._common import API, KeyValue, Request
+from cairn.server.routes._common import API, JSONRoute, KeyValue, Request
 from cairn.server.routes.artifacts import list_children, repository_for
 from cairn.tracking import _validation as v
 from cairn.tracking._wire import file_info_to_json, metric_to_json, tags_to_json
@@ -29,7 +29,7 @@ MAX_NAME_LENGTH = 500
 # A name is the last segment of runs:/<run_id>/<name> URIs, so it cannot hold separators.
 _BAD_NAME_CHARACTERS = ("/", ":", ".", "%", '"', "'")
 
-router = APIRouter(prefix=f"{API}/logged-models", tags=["logged-models"])
+router = APIRouter(prefix=f"{API}/logged-models", tags=["logged-models"], route_class=JSONRoute)
 
 
 class CreateLoggedModel(Request):

@@ -26,7 +26,7 @@ from cairn.entities import (
 )
 from cairn.errors import InvalidParameterError, NotFoundError
 from cairn.server.deps import Client, Store
-from cairn.server.routes._common import API, KeyValue, Request
+from cairn.server.routes._common import API, JSONRoute, KeyValue, Request
 from cairn.tracking._validation import check_batch_limits
 from cairn.tracking._wire import float_from_json, metric_to_json, run_info_to_json, run_to_json
 from cairn.tracking.client import TrackingClient, make_metric, make_param, make_tag
@@ -261,9 +261,9 @@ def _log_batch(store: SqlStore, body: LogBatch, request_id: str | None = None) -
         )
 
 
-runs = APIRouter(prefix=f"{API}/runs", tags=["runs"])
-metrics = APIRouter(prefix=f"{API}/metrics", tags=["runs"])
-cairn_runs = APIRouter(prefix=f"{CAIRN_API}/runs", tags=["cairn"])
+runs = APIRouter(prefix=f"{API}/runs", tags=["runs"], route_class=JSONRoute)
+metrics = APIRouter(prefix=f"{API}/metrics", tags=["runs"], route_class=JSONRoute)
+cairn_runs = APIRouter(prefix=f"{CAIRN_API}/runs", tags=["cairn"], route_class=JSONRoute)
 
 
 @runs.post("/create")
@@ -440,6 +440,6 @@ def log_batch_once(body: IdempotentLogBatch, store: Store) -> dict[str, Any]:
     return {}
 
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 for _part in (runs, metrics, cairn_runs):
     router.include_router(_part)
