@@ -56,7 +56,7 @@ TAG = {"key": "k", "value": "v"}
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """``tmp/store`` (database), ``tmp/root`` (artifacts) and ``tmp/secret.txt`` beside them."""
+    """``base/store`` (database), ``base/root`` (artifacts), ``base/secret.txt`` beside them."""
 
     base: Path
     store: Path

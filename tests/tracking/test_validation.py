@@ -72,3 +72,16 @@ def test_experiment_name() -> None:
         v.check_experiment_name("")
     with pytest.raises(InvalidParameterError, match="limit is 256"):
         v.check_experiment_name("x" * 257)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: v.param_value("p", "a\x00b"), "value of param 'p'"),
+        (lambda: v.tag_value("t", "a\x00b"), "value of tag 't'"),
+        (lambda: v.check_experiment_name("a\x00b"), "experiment name"),
+    ],
+)
+def test_nul_characters_are_refused(call: object, message: str) -> None:
+    with pytest.raises(InvalidParameterError, match=f"Invalid {message}.*NUL character"):
+        call()  # type: ignore[operator]

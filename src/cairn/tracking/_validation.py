@@ -23,6 +23,7 @@ __all__ = [
     "check_experiment_name",
     "check_key",
     "check_step",
+    "check_text",
     "check_timestamp",
     "metric_value",
     "param_value",
@@ -101,8 +102,15 @@ def check_timestamp(key: str, timestamp: Any) -> int:
     )
 
 
+def check_text(text: str, what: str) -> str:
+    """Refuse NUL characters, which PostgreSQL text cannot hold and no name needs."""
+    if "\x00" in text:
+        raise InvalidParameterError(f"Invalid {what} {text[:40]!r}: it contains a NUL character")
+    return text
+
+
 def param_value(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else str(value)
+    text = check_text(value if isinstance(value, str) else str(value), f"value of param '{key}'")
     if len(text) > MAX_PARAM_VALUE_LENGTH:
         raise InvalidParameterError(
             f"Value of param '{key}' is {len(text)} characters; the limit is "
@@ -112,7 +120,7 @@ def param_value(key: str, value: Any) -> str:
 
 
 def tag_value(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else str(value)
+    text = check_text(value if isinstance(value, str) else str(value), f"value of tag '{key}'")
     if len(text) > MAX_TAG_VALUE_LENGTH:
         raise InvalidParameterError(
             f"Value of tag '{key}' is {len(text)} characters; the limit is {MAX_TAG_VALUE_LENGTH}"
@@ -129,7 +137,7 @@ def check_experiment_name(name: Any) -> str:
         raise InvalidParameterError(
             f"Experiment name is {len(name)} characters; the limit is {MAX_EXPERIMENT_NAME_LENGTH}"
         )
-    return name
+    return check_text(name, "experiment name")
 
 
 def check_batch_limits(

@@ -152,12 +152,13 @@ class TrackingClient:
             RunTag(v.check_key(k, "tag"), v.tag_value(k, val)) for k, val in (tags or {}).items()
         ]
         name = run_name or (tags or {}).get("mlflow.runName") or random_run_name()
+        user = user_id or current_user()
         return self.store.create_run(
             str(experiment_id),
-            user_id or current_user(),
+            v.check_text(user, "user id"),
             start_time if start_time is not None else _now_ms(),
             run_tags,
-            str(name),
+            v.check_text(str(name), "run name"),
         )
 
     def get_run(self, run_id: str) -> Run:
@@ -168,6 +169,8 @@ class TrackingClient:
     ) -> RunInfo:
         resolved = _status(status) if status is not None else None
         end_time = _now_ms() if resolved is not None and resolved.is_terminated else None
+        if name is not None:
+            v.check_text(name, "run name")
         return self.store.update_run_info(run_id, resolved, end_time, name)
 
     def set_terminated(

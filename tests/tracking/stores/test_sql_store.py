@@ -338,3 +338,14 @@ def test_log_inputs_records_datasets_once(store: SqlStore) -> None:
     assert store.get_run(other).inputs.dataset_inputs[0].dataset == train
     with pytest.raises(NotFoundError, match="Run 'nope' does not exist"):
         store.log_inputs("nope", [item])
+
+
+def test_unstorable_value_is_invalid_input_not_internal_error(store: SqlStore) -> None:
+    # PostgreSQL text cannot hold NUL; SQLite can. Either way nothing answers "internal error".
+    try:
+        found = store.get_experiment_by_name("a\x00b")
+    except InvalidParameterError as exc:
+        assert "not accepted by the tracking database" in exc.message
+        assert "SELECT" not in exc.message
+    else:
+        assert found is None

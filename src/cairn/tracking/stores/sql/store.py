@@ -176,6 +176,13 @@ def _translated_errors(url: str) -> Iterator[None]:
         raise
     except sa_exc.OperationalError as exc:
         raise UnavailableError(f"Tracking database {url} is unavailable: {exc.orig}") from exc
+    except sa_exc.DataError as exc:
+        # A value the database cannot hold (a NUL byte in PostgreSQL text, say): caller's input.
+        raise InvalidParameterError(
+            f"Value not accepted by the tracking database: {exc.orig}"
+        ) from exc
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"Tracking database error: {exc.orig}") from exc
     except sa_exc.SQLAlchemyError as exc:
         raise StoreError(f"Tracking database error: {exc}") from exc
 
@@ -311,6 +318,19 @@ class SqlStore:
             t.params.c.run_uuid == sa.bindparam("run_id"),
             t.params.c.key.in_(sa.bindparam("keys", expanding=True)),
         )
+        runs = t.runs
+        self._set_status = (
+            runs.update()
+            .where(
+                runs.c.run_uuid == sa.bindparam("rid"),
+                runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+            )
+            .values(status=sa.bindparam("new_status"), end_time=sa.bindparam("new_end"))
+            .returning(*runs.c)
+        )
+        self._experiment_for_run = sa.select(
+            t.experiments.c.lifecycle_stage, t.experiments.c.artifact_location
+        ).where(t.experiments.c.experiment_id == sa.bindparam("eid"))
         self._insert_metric = t.metrics.insert()
         self._insert_param = t.params.insert()
         self._insert_tag = t.tags.insert()
@@ -478,34 +498,29 @@ class SqlStore:
             if earlier is not None:
                 return self.get_run(earlier)
         key = _parse_experiment_id(experiment_id)
-        exps = t.experiments
-        with self._read() as conn:
-            found = conn.execute(
-                sa.select(exps.c.lifecycle_stage, exps.c.artifact_location).where(
-                    exps.c.experiment_id == key
-                )
-            ).first()
-        if found is None:
-            raise NotFoundError(f"Experiment '{experiment_id}' does not exist")
-        if found.lifecycle_stage == LifecycleStage.DELETED.value:
-            raise InvalidStateError(
-                f"Experiment '{experiment_id}' is deleted; restore it before creating runs in it"
-            )
         run_id = uuid.uuid4().hex
         tag_map = {tag.key: tag.value for tag in tags}
         tag_map[RUN_NAME_TAG] = run_name
-        info = RunInfo(
-            run_id=run_id,
-            experiment_id=str(key),
-            run_name=run_name,
-            user_id=user_id,
-            status=RunStatus.RUNNING,
-            start_time=start_time,
-            end_time=None,
-            artifact_uri=_join(found.artifact_location, run_id, "artifacts"),
-        )
         try:
             with self._tx() as conn:
+                found = conn.execute(self._experiment_for_run, {"eid": key}).first()
+                if found is None:
+                    raise NotFoundError(f"Experiment '{experiment_id}' does not exist")
+                if found.lifecycle_stage == LifecycleStage.DELETED.value:
+                    raise InvalidStateError(
+                        f"Experiment '{experiment_id}' is deleted; "
+                        "restore it before creating runs in it"
+                    )
+                info = RunInfo(
+                    run_id=run_id,
+                    experiment_id=str(key),
+                    run_name=run_name,
+                    user_id=user_id,
+                    status=RunStatus.RUNNING,
+                    start_time=start_time,
+                    end_time=None,
+                    artifact_uri=_join(found.artifact_location, run_id, "artifacts"),
+                )
                 self._insert_run_rows(conn, info, key, tag_map, request_id)
         except StoreError as exc:
             earlier = self._requested_run(request_id) if request_id else None
@@ -631,20 +646,26 @@ class SqlStore:
         runs = t.runs
         with self._tx() as conn:
             # One UPDATE ... RETURNING on the happy path; the state query only explains a miss.
-            row = conn.execute(
-                runs.update()
-                .where(
-                    runs.c.run_uuid == run_id,
-                    runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
-                )
-                .values(**values)
-                .returning(*runs.c)
-                if values
-                else sa.select(runs).where(
-                    runs.c.run_uuid == run_id,
-                    runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
-                )
-            ).first()
+            if not run_name and status is not None:
+                row = conn.execute(
+                    self._set_status,
+                    {"rid": run_id, "new_status": values["status"], "new_end": values["end_time"]},
+                ).first()
+            else:
+                row = conn.execute(
+                    runs.update()
+                    .where(
+                        runs.c.run_uuid == run_id,
+                        runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+                    )
+                    .values(**values)
+                    .returning(*runs.c)
+                    if values
+                    else sa.select(runs).where(
+                        runs.c.run_uuid == run_id,
+                        runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+                    )
+                ).first()
             if row is None:
                 self._check_not_deleted(conn, run_id)
                 raise NotFoundError(f"Run '{run_id}' does not exist")  # pragma: no cover
