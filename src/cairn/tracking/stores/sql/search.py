@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
 
     from cairn.entities import ViewType
-    from cairn.tracking.search import Expr, OrderBy, Scalar
+    from cairn.tracking.search import Expr, Identifier, OrderBy, Scalar
 
 __all__ = ["select_run_ids"]
 
@@ -177,6 +177,21 @@ def _predicate(expr: Expr) -> sa.ColumnElement[bool]:
     return _keyed_predicate(expr)
 
 
+def _required_bound(filter_expr: Expr | None, ident: Identifier) -> Comparison | None:
+    """A top-level comparison in the filter that every matching run's ``ident`` satisfies."""
+    if filter_expr is None:
+        return None
+    candidates = filter_expr.operands if isinstance(filter_expr, And) else (filter_expr,)
+    for candidate in candidates:
+        if (
+            isinstance(candidate, Comparison)
+            and candidate.ident == ident
+            and candidate.op in (Op.EQ, Op.LT, Op.LE, Op.GT, Op.GE)
+        ):
+            return candidate
+    return None
+
+
 def select_run_ids(
     experiment_ids: Sequence[int],
     filter_expr: Expr | None,
@@ -208,11 +223,18 @@ def select_run_ids(
             nullable = _ATTRIBUTE_COLUMNS[ident.key].nullable
         else:
             table = _KEYED_TABLES[ident.entity].alias(f"order_{index}")
-            source = source.outerjoin(
-                table, sa.and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == ident.key)
-            )
+            on = [table.c.run_uuid == runs.c.run_uuid, table.c.key == ident.key]
+            bound = _required_bound(filter_expr, ident) if index == 0 else None
+            if bound is None:
+                source = source.outerjoin(table, sa.and_(*on))
+                nullable = True
+            else:
+                # The filter already demands a value for this key: an inner join on the
+                # (key, value) index walks only matching rows, and no NULLs can sort.
+                on.append(_value_predicate(table.c.value, bound.op, bound.value))
+                source = source.join(table, sa.and_(*on))
+                nullable = False
             column = table.c.value
-            nullable = True
         if nullable:
             # Portable NULLS LAST: false sorts before true on SQLite and PostgreSQL.
             sort_keys.append(column.is_(None))
