@@ -6,9 +6,7 @@ model exists and is not deleted, the run is active) and turns SQLAlchemy errors 
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import math
 import re
 import time
@@ -39,6 +37,7 @@ from cairn.errors import (
     UnavailableError,
 )
 from cairn.tracking.stores.sql import schema as t
+from cairn.tracking.stores.sql._paging import decode_token, encode_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -136,22 +135,6 @@ class _Clause:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidParameterError(f"Invalid page token {token!r}") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidParameterError(f"Invalid page token {token!r}")
-    return offset
 
 
 def _experiment_key(experiment_id: str) -> int | None:
@@ -597,7 +580,7 @@ class LoggedModelStore:
                     f"Invalid experiment id {experiment_id!r}: expected a non-negative integer"
                 )
             keys.append(key)
-        offset = _decode_token(page_token)
+        offset = decode_token(page_token)
         query = sa.select(_lm).where(
             _lm.c.experiment_id.in_(keys),
             _lm.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
@@ -614,7 +597,7 @@ class LoggedModelStore:
         with self._read() as conn:
             rows = conn.execute(query).all()
             models = self._load(conn, rows[:limit])
-        token = _encode_token(offset + limit) if len(rows) > limit else None
+        token = encode_token(offset + limit) if len(rows) > limit else None
         return PagedList(models, token)
 
 

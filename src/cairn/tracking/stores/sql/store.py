@@ -6,10 +6,8 @@ translated to Cairn's at this boundary.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
-import json
 import math
 import time
 import uuid
@@ -48,6 +46,7 @@ from cairn.errors import (
     UnavailableError,
 )
 from cairn.tracking.stores.sql import schema as t
+from cairn.tracking.stores.sql._paging import decode_token, encode_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -73,22 +72,6 @@ def _now_ms() -> int:
 
 def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidParameterError(f"Invalid page token {token!r}") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidParameterError(f"Invalid page token {token!r}")
-    return offset
 
 
 _MAX_ID = 2**31 - 1  # experiment ids are INTEGER columns in every database we support
@@ -429,7 +412,7 @@ class SqlStore:
         page_token: str | None = None,
         name_like: str | None = None,
     ) -> PagedList[Experiment]:
-        offset = _decode_token(page_token)
+        offset = decode_token(page_token)
         stages = [stage.value for stage in view_type.stages()]
         query = (
             sa.select(t.experiments)
@@ -443,7 +426,7 @@ class SqlStore:
         with self._read() as conn:
             rows = conn.execute(query).all()
             experiments = self._experiments_from_rows(conn, rows[:max_results])
-        token = _encode_token(offset + max_results) if len(rows) > max_results else None
+        token = encode_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(experiments, token)
 
     def _update_experiment(self, experiment_id: str, **values: Any) -> None:
@@ -896,7 +879,7 @@ class SqlStore:
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
-        offset = _decode_token(page_token)
+        offset = decode_token(page_token)
         m = t.metrics
         query = (
             sa.select(m.c.value, m.c.timestamp, m.c.step)
@@ -911,7 +894,7 @@ class SqlStore:
             rows = conn.execute(query).all()
         token = None
         if max_results is not None and len(rows) > max_results:
-            rows, token = rows[:max_results], _encode_token(offset + max_results)
+            rows, token = rows[:max_results], encode_token(offset + max_results)
         return PagedList(
             [Metric(key, _metric_value(value), timestamp, step) for value, timestamp, step in rows],
             token,
@@ -944,7 +927,7 @@ class SqlStore:
                     f"Invalid experiment id {experiment_id!r}: expected an integer"
                 ) from None
             ids.append(key)
-        offset = _decode_token(page_token)
+        offset = decode_token(page_token)
         query = select_run_ids(
             ids,
             parse_filter(filter_string),
@@ -957,6 +940,6 @@ class SqlStore:
             run_ids = list(conn.execute(query).scalars())
             token = None
             if len(run_ids) > max_results:
-                run_ids, token = run_ids[:max_results], _encode_token(offset + max_results)
+                run_ids, token = run_ids[:max_results], encode_token(offset + max_results)
             loaded = self._load_runs(conn, run_ids)
         return PagedList([loaded[run_id] for run_id in run_ids if run_id in loaded], token)
