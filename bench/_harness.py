@@ -15,11 +15,16 @@ import it for the search data set without loading either tool.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
+import platform
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -409,3 +414,43 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+# -- what the figures depend on (used by the drivers) ---------------------------------------
+
+
+def installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git(*args: str) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def environment() -> dict[str, Any]:
+    """What the figures depend on: versions, machine, load, and the Cairn source measured."""
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)src")
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cairn": installed_version("cairn-ml"),
+        "mlflow": installed_version("mlflow"),
+        "cairn_commit": _git("rev-parse", "--short", "HEAD") + ("+uncommitted" if dirty else ""),
+        "load_average_at_start": os.getloadavg(),
+        "temp_dir": tempfile.gettempdir(),
+    }

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import json
 import math
 import multiprocessing
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -819,39 +817,6 @@ def render_notes(rows: Sequence[Row], bench: ServerBench) -> str:
     return "\n".join(notes)
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _git(*args: str) -> str:
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=HARNESS.parent, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
-def environment() -> dict[str, Any]:
-    """What the figures depend on: versions, machine, load, and the Cairn source measured."""
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)src")
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "cairn": _version("cairn-ml"),
-        "mlflow": _version("mlflow"),
-        "cairn_commit": _git("rev-parse", "--short", "HEAD") + ("+uncommitted" if dirty else ""),
-        "load_average_at_start": os.getloadavg(),
-        "temp_dir": tempfile.gettempdir(),
-    }
-
-
 # -- command line -----------------------------------------------------------------------------
 
 
@@ -942,14 +907,14 @@ def to_json(
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for tool, distribution in zip(TOOLS, ("cairn-ml", "mlflow"), strict=True):
-        if _version(distribution) == "not installed":
+        if _harness.installed_version(distribution) == "not installed":
             print(
                 f"{tool} is not installed for {sys.executable}; run scripts/bench-server.sh",
                 file=sys.stderr,
             )
             return 2
     workers = {"cairn": args.cairn_workers, "mlflow": args.mlflow_workers}
-    env = environment()
+    env = _harness.environment()
     print(
         f"Cairn {env['cairn']} ({env['cairn_commit'] or 'no git'}) server vs MLflow "
         f"{env['mlflow']} server | Python {env['python']} | {env['cpus']} CPUs | "

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -513,39 +511,6 @@ def render_notes(rows: Sequence[Row]) -> str:
     return "\n".join(notes)
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _git(*args: str) -> str:
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=HARNESS.parent, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
-def environment() -> dict[str, Any]:
-    """What the figures depend on: versions, machine, load, and the Cairn source measured."""
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)src")
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "cairn": _version("cairn-ml"),
-        "mlflow": _version("mlflow"),
-        "cairn_commit": _git("rev-parse", "--short", "HEAD") + ("+uncommitted" if dirty else ""),
-        "load_average_at_start": os.getloadavg(),
-        "temp_dir": tempfile.gettempdir(),
-    }
-
-
 # -- command line -----------------------------------------------------------------------------
 
 
@@ -626,13 +591,13 @@ def to_json(rows: Sequence[Row], env: Mapping[str, Any], quick: bool) -> dict[st
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for tool, distribution in zip(TOOLS, ("cairn-ml", "mlflow"), strict=True):
-        if _version(distribution) == "not installed":
+        if _harness.installed_version(distribution) == "not installed":
             print(
                 f"{tool} is not installed for {sys.executable}; run scripts/bench.sh",
                 file=sys.stderr,
             )
             return 2
-    env = environment()
+    env = _harness.environment()
     print(
         f"Cairn {env['cairn']} ({env['cairn_commit'] or 'no git'}) vs MLflow {env['mlflow']} | "
         f"Python {env['python']} | {env['cpus']} CPUs | "
