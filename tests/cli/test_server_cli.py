@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-HEALTH_BUDGET_S = 3.0  # the target is 2 s; the rest is headroom for loaded CI machines
+# The 2 s target is measured by bench/server.py (1.0 s); this bound only catches a regression
+# towards the incumbent's ~10-20 s without failing on a busy machine that compiles from source.
+HEALTH_BUDGET_S = 5.0
 _SCRIPT = Path(sys.executable).with_name("cairn")
 CAIRN = (
     [str(_SCRIPT)]
