@@ -21,7 +21,8 @@ from cairn.errors import (
     NotFoundError,
     SchemaVersionError,
 )
-from cairn.tracking.stores.sql.store import HEAD_REVISION, SqlStore, downgrade_schema
+from cairn.tracking.stores.sql.engine import HEAD_REVISION, downgrade_schema
+from cairn.tracking.stores.sql.store import SqlStore
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The SQL tracking store: SQLite (WAL) by default, PostgreSQL for teams, on SQLAlchemy Core.
 
-SQLAlchemy is imported only here (and in the schema/search modules beside it); its errors are
-translated to Cairn's at this boundary.
+SQLAlchemy is imported only in this package; ``engine.translated_errors`` turns its errors
+into Cairn's at this boundary.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ import functools
 import math
 import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
 from cairn.entities import (
-    Dataset,
     DatasetInput,
     Experiment,
     ExperimentTag,
@@ -37,16 +34,21 @@ from cairn.entities import (
 )
 from cairn.errors import (
     AlreadyExistsError,
-    CairnError,
     InvalidParameterError,
     InvalidStateError,
     NotFoundError,
-    SchemaVersionError,
     StoreError,
-    UnavailableError,
 )
+from cairn.tracking.stores.sql import run_inputs
 from cairn.tracking.stores.sql import schema as t
 from cairn.tracking.stores.sql._paging import decode_token, encode_token
+from cairn.tracking.stores.sql.engine import (
+    HEAD_REVISION,
+    create_engine,
+    current_revision,
+    ensure_schema,
+    translated_errors,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -55,15 +57,12 @@ if TYPE_CHECKING:
 
     from cairn.tracking.stores.sql.logged_models import LoggedModelStore
 
-__all__ = ["DEFAULT_EXPERIMENT_ID", "HEAD_REVISION", "SqlStore", "upgrade_schema"]
+__all__ = ["DEFAULT_EXPERIMENT_ID", "HEAD_REVISION", "SqlStore"]
 
-HEAD_REVISION = "0003"
-KNOWN_REVISIONS = ("0001", "0002", "0003")
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
 MAX_SEARCH_RESULTS = 50_000
-_MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def _now_ms() -> int:
@@ -105,71 +104,6 @@ def _run_info(row: Any) -> RunInfo:
     )
 
 
-def _create_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        db_path = url.split(":///", 1)[1] if ":///" in url else ""
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            # WAL lets readers run beside the writer; NORMAL keeps every commit across a
-            # process crash while skipping an fsync per transaction.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-
-
-def upgrade_schema(engine: Engine, revision: str = "head") -> None:
-    """Run the Alembic migrations up to ``revision`` on ``engine``."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-
-
-def downgrade_schema(engine: Engine, revision: str) -> None:
-    """Run the Alembic migrations down to ``revision`` (tests and rollbacks)."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
-
-
-@contextlib.contextmanager
-def _translated_errors(url: str) -> Iterator[None]:
-    try:
-        yield
-    except CairnError:
-        raise
-    except sa_exc.OperationalError as exc:
-        raise UnavailableError(f"Tracking database {url} is unavailable: {exc.orig}") from exc
-    except sa_exc.DataError as exc:
-        # A value the database cannot hold (a NUL byte in PostgreSQL text, say): caller's input.
-        raise InvalidParameterError(
-            f"Value not accepted by the tracking database: {exc.orig}"
-        ) from exc
-    except sa_exc.DBAPIError as exc:
-        raise StoreError(f"Tracking database error: {exc.orig}") from exc
-    except sa_exc.SQLAlchemyError as exc:
-        raise StoreError(f"Tracking database error: {exc}") from exc
-
-
 class SqlStore:
     """Experiments, runs, params, metrics and tags in one SQL database."""
 
@@ -177,11 +111,11 @@ class SqlStore:
         self._url = db_url
         self._display_url = sa.make_url(db_url).render_as_string(hide_password=True)
         self._artifact_root = artifact_root
-        with _translated_errors(self._display_url):
-            self._engine = _create_engine(db_url)
+        with translated_errors(self._display_url):
+            self._engine = create_engine(db_url)
             self._dialect = self._engine.dialect.name
             self._build_statements()
-            self._ensure_schema()
+            ensure_schema(self._engine, self._display_url)
             self._ensure_default_experiment()
 
     @property
@@ -205,35 +139,7 @@ class SqlStore:
     # -- schema -------------------------------------------------------------------------------
 
     def current_revision(self) -> str | None:
-        with self._engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            return None if revision is None else str(revision)
-
-    def _ensure_schema(self) -> None:
-        revision = self.current_revision()
-        if revision == HEAD_REVISION:
-            return
-        if revision is None:
-            with self._engine.connect() as conn:
-                tables = set(sa.inspect(conn).get_table_names())
-            if tables & {"runs", "experiments"}:
-                raise SchemaVersionError(
-                    f"{self._display_url} holds tracking tables but no schema revision; it was "
-                    "not created by Cairn. Point Cairn at an empty database or a Cairn store."
-                )
-        elif revision not in KNOWN_REVISIONS:
-            raise SchemaVersionError(
-                f"{self._display_url} is at schema revision {revision!r}, newer than this Cairn "
-                f"knows (latest {HEAD_REVISION!r}). Upgrade Cairn: pip install -U cairn-ml"
-            )
-        try:
-            upgrade_schema(self._engine)
-        except sa_exc.SQLAlchemyError:
-            # Another process may have created the schema at the same moment.
-            if self.current_revision() != HEAD_REVISION:
-                raise
+        return current_revision(self._engine)
 
     def _ensure_default_experiment(self) -> None:
         with self._engine.begin() as conn:
@@ -260,12 +166,12 @@ class SqlStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with _translated_errors(self._display_url), self._engine.begin() as conn:
+        with translated_errors(self._display_url), self._engine.begin() as conn:
             yield conn
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _translated_errors(self._display_url), self._engine.connect() as conn:
+        with translated_errors(self._display_url), self._engine.connect() as conn:
             yield conn
 
     def _build_statements(self) -> None:
@@ -576,7 +482,7 @@ class SqlStore:
             metric = Metric(key, _metric_value(value), timestamp, step)
             metrics[run_uuid][key] = metric.value
             latest[run_uuid][key] = metric
-        inputs = self._load_inputs(conn, run_ids)
+        inputs = run_inputs.load(conn, run_ids)
         return {
             row.run_uuid: Run(
                 _run_info(row),
@@ -790,78 +696,9 @@ class SqlStore:
         """Record datasets a run read; the same dataset twice is recorded once."""
         if not datasets:
             return
-        ds, ri = t.datasets, t.run_inputs
         with self._tx() as conn:
             self._check_not_deleted(conn, run_id)
-            experiment_id = conn.execute(
-                sa.select(t.runs.c.experiment_id).where(t.runs.c.run_uuid == run_id)
-            ).scalar_one()
-            for item in datasets:
-                dataset = item.dataset
-                dataset_uuid = conn.execute(
-                    sa.select(ds.c.dataset_uuid).where(
-                        ds.c.experiment_id == experiment_id,
-                        ds.c.name == dataset.name,
-                        ds.c.digest == dataset.digest,
-                    )
-                ).scalar()
-                if dataset_uuid is None:
-                    dataset_uuid = uuid.uuid4().hex
-                    conn.execute(
-                        ds.insert().values(
-                            dataset_uuid=dataset_uuid,
-                            experiment_id=experiment_id,
-                            name=dataset.name,
-                            digest=dataset.digest,
-                            source_type=dataset.source_type,
-                            source=dataset.source,
-                            schema=dataset.schema,
-                            profile=dataset.profile,
-                        )
-                    )
-                linked = conn.execute(
-                    sa.select(ri.c.run_uuid).where(
-                        ri.c.run_uuid == run_id, ri.c.dataset_uuid == dataset_uuid
-                    )
-                ).first()
-                if linked is None:
-                    conn.execute(ri.insert().values(run_uuid=run_id, dataset_uuid=dataset_uuid))
-                if item.tags:
-                    stmt = self._upsert_input_tag
-                    conn.execute(
-                        stmt,
-                        [
-                            {"run_uuid": run_id, "dataset_uuid": dataset_uuid, "key": k, "value": v}
-                            for k, v in item.tags.items()
-                        ],
-                    )
-
-    def _load_inputs(
-        self, conn: Connection, run_ids: Sequence[str]
-    ) -> dict[str, list[DatasetInput]]:
-        ds, ri, rit = t.datasets, t.run_inputs, t.run_input_tags
-        found: dict[str, list[DatasetInput]] = {}
-        rows = conn.execute(
-            sa.select(ri.c.run_uuid, ds)
-            .join(ds, ds.c.dataset_uuid == ri.c.dataset_uuid)
-            .where(ri.c.run_uuid.in_(run_ids))
-        ).all()
-        if not rows:
-            return found
-        tags: dict[tuple[str, str], dict[str, str]] = {}
-        for run_uuid, dataset_uuid, key, value in conn.execute(
-            sa.select(rit.c.run_uuid, rit.c.dataset_uuid, rit.c.key, rit.c.value).where(
-                rit.c.run_uuid.in_(run_ids)
-            )
-        ):
-            tags.setdefault((run_uuid, dataset_uuid), {})[key] = value
-        for row in rows:
-            dataset = Dataset(
-                row.name, row.digest, row.source_type, row.source, row.schema, row.profile
-            )
-            item = DatasetInput(dataset, tags.get((row.run_uuid, row.dataset_uuid), {}))
-            found.setdefault(row.run_uuid, []).append(item)
-        return found
+            run_inputs.record(conn, run_id, datasets, self._upsert_input_tag)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._tx() as conn:
