@@ -24,7 +24,7 @@ from cairn.tracking.artifacts import ArtifactRepository, _local_path
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from cairn.tracking.stores.rest import HttpSession
+    from cairn.tracking.stores._http import HttpSession
 
 __all__ = ["PROXY_PATH", "HttpArtifactRepository", "is_proxy_uri", "resolve_proxy_uri"]
 
