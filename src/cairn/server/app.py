@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cairn import __version__
 from cairn.errors import CairnError
+from cairn.server._fast_path import FastLogMetric
 from cairn.server._limits import BodyLimitMiddleware
 from cairn.server._responses import JSONResponse
 from cairn.server.settings import ServerSettings
@@ -58,6 +59,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.store = store
     app.state.client = TrackingClient(settings.backend_store_uri, store=store)
     app.state.artifacts_destination = destination
+    # Added first so it sits inside the body limit (the last middleware added is outermost).
+    app.add_middleware(FastLogMetric, store=store)
     app.add_middleware(
         BodyLimitMiddleware,
         max_request_bytes=settings.max_request_bytes,
