@@ -454,3 +454,35 @@ def environment() -> dict[str, Any]:
         "load_average_at_start": os.getloadavg(),
         "temp_dir": tempfile.gettempdir(),
     }
+
+
+# -- reporting (used by the drivers) ----------------------------------------------------------
+
+
+def figure(value: float, unit: str) -> str:
+    """A measured value for the results table: seconds as ms or s, rates with their unit."""
+    if unit == "s":
+        return f"{value * 1000:,.1f} ms" if value < 1 else f"{value:,.2f} s"
+    return f"{value:,.0f} {unit}"
+
+
+def markdown_table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """A Markdown table; the figure columns (Cairn, MLflow, speed-up) are right-aligned."""
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    right = {1, 2, 3}
+
+    def fmt(cells: Sequence[str]) -> str:
+        padded = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if i in right else "-" * (w + 2) for i, w in enumerate(widths)
+        )
+        + "|"
+    )
+    return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])

@@ -756,12 +756,6 @@ SCENARIOS = (
 # -- reporting --------------------------------------------------------------------------------
 
 
-def _figure(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value * 1000:,.1f} ms" if value < 1 else f"{value:,.2f} s"
-    return f"{value:,.0f} {unit}"
-
-
 def render_table(rows: Sequence[Row]) -> str:
     header = ("scenario", "Cairn", "MLflow", "speed-up", "target", "result")
     lines: list[tuple[str, ...]] = []
@@ -773,31 +767,14 @@ def render_table(rows: Sequence[Row]) -> str:
         lines.append(
             (
                 scenario.title,
-                _figure(outcome.cairn, scenario.unit),
-                _figure(outcome.mlflow, scenario.unit),
+                _harness.figure(outcome.cairn, scenario.unit),
+                _harness.figure(outcome.mlflow, scenario.unit),
                 f"{scenario.speedup(outcome):,.1f}x",
                 scenario.target,
                 row.verdict,
             )
         )
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-    right = {1, 2, 3}
-
-    def fmt(cells: Sequence[str]) -> str:
-        padded = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join(
-            ("-" * (w + 1) + ":") if i in right else "-" * (w + 2) for i, w in enumerate(widths)
-        )
-        + "|"
-    )
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
+    return _harness.markdown_table(header, lines)
 
 
 def render_notes(rows: Sequence[Row], bench: ServerBench) -> str:
@@ -865,8 +842,8 @@ def run_scenarios(bench: ServerBench, only: Sequence[str] | None) -> list[Row]:
         rows.append(row)
         if row.outcome is not None:
             print(
-                f"    => Cairn {_figure(row.outcome.cairn, scenario.unit)}, MLflow "
-                f"{_figure(row.outcome.mlflow, scenario.unit)}: {row.verdict}",
+                f"    => Cairn {_harness.figure(row.outcome.cairn, scenario.unit)}, MLflow "
+                f"{_harness.figure(row.outcome.mlflow, scenario.unit)}: {row.verdict}",
                 file=sys.stderr,
                 flush=True,
             )
