@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from cairn.entities import (
     Experiment,
@@ -144,7 +144,10 @@ class TrackingClient:
         tags: Mapping[str, Any] | None = None,
         run_name: str | None = None,
         user_id: str | None = None,
+        *,
+        request_id: str | None = None,
     ) -> Run:
+        """Create a run; a repeated ``request_id`` returns the run its first call made."""
         from cairn.tracking._environment import current_user
         from cairn.tracking._names import random_run_name
 
@@ -159,6 +162,7 @@ class TrackingClient:
             start_time if start_time is not None else _now_ms(),
             run_tags,
             v.check_text(str(name), "run name"),
+            request_id=request_id,
         )
 
     def get_run(self, run_id: str) -> Run:
@@ -359,6 +363,3 @@ def runs_to_dataframe(runs: Sequence[Run]) -> pd.DataFrame:
         "end_time",
     ]
     return pd.DataFrame.from_records(records, columns=None if records else columns)
-
-
-OutputFormat = Literal["list", "pandas"]

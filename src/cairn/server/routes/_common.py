@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["API", "Empty", "JSONRoute", "KeyValue", "Request"]
+__all__ = ["API", "JSONRoute", "KeyValue", "Request"]
 
 API = "/api/2.0/mlflow"
 
@@ -22,10 +22,6 @@ class Request(BaseModel):
 class KeyValue(Request):
     key: str
     value: str = ""
-
-
-class Empty(BaseModel):
-    pass
 
 
 class JSONRoute(APIRoute):

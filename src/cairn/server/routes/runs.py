@@ -24,7 +24,7 @@ from cairn.entities import (
     RunStatus,
     ViewType,
 )
-from cairn.errors import InvalidParameterError, NotFoundError
+from cairn.errors import InvalidParameterError
 from cairn.server.deps import Client, Store
 from cairn.server.routes._common import API, JSONRoute, KeyValue, Request
 from cairn.tracking._validation import check_batch_limits
@@ -158,20 +158,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _is_experiment_id(text: str) -> bool:
-    """Whether an experiment could have this id (the store keys them by 64-bit integers)."""
-    return text.isdigit() and int(text) < 2**63
-
-
-def _experiment_ids(ids: list[str]) -> list[str]:
-    for experiment_id in ids:
-        if not _is_experiment_id(experiment_id):
-            raise InvalidParameterError(
-                f"Invalid experiment id {experiment_id!r}: expected a non-negative integer"
-            )
-    return ids
-
-
 def _run_id(run_id: str | None, run_uuid: str | None) -> str:
     resolved = run_id or run_uuid
     if not resolved:
@@ -196,24 +182,13 @@ def _runs_json(store: SqlStore, runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def _create_run(client: TrackingClient, body: CreateRun, request_id: str | None) -> Run:
-    if not _is_experiment_id(body.experiment_id):
-        raise NotFoundError(f"Experiment '{body.experiment_id}' does not exist")
     tags = {tag.key: tag.value for tag in body.tags}
-    if request_id is None:
-        return client.create_run(
-            body.experiment_id, body.start_time, tags, body.run_name or None, body.user_id or None
-        )
-    # TrackingClient.create_run with the store's request id: the same checks and defaults.
-    from cairn.tracking._environment import current_user
-    from cairn.tracking._names import random_run_name
-
-    run_tags = [make_tag(key, value) for key, value in tags.items()]
-    return client.store.create_run(
+    return client.create_run(
         body.experiment_id,
-        body.user_id or current_user(),
-        _now_ms() if body.start_time is None else body.start_time,
-        run_tags,
-        body.run_name or tags.get(RUN_NAME_TAG) or random_run_name(),
+        body.start_time,
+        tags,
+        body.run_name or None,
+        body.user_id or None,
         request_id=request_id,
     )
 
@@ -307,7 +282,7 @@ def search_runs(body: SearchRuns, client: Client, store: Store) -> dict[str, Any
             f"{MAX_RESULTS}"
         )
     found = client.search_runs(
-        _experiment_ids(body.experiment_ids),
+        body.experiment_ids,
         body.filter,
         body.run_view_type,
         body.max_results,
