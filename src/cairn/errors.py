@@ -4,7 +4,9 @@
     ├── NotFoundError             RESOURCE_DOES_NOT_EXIST   404
     ├── InvalidParameterError     INVALID_PARAMETER_VALUE   400
     │   ├── SearchSyntaxError     INVALID_PARAMETER_VALUE   400
-    │   └── UnsafePathError       INVALID_PARAMETER_VALUE   400
+    │   ├── UnsafePathError       INVALID_PARAMETER_VALUE   400
+    │   ├── ModelFormatError      INVALID_PARAMETER_VALUE   400
+    │   └── ModelInputError       BAD_REQUEST               400
     ├── AlreadyExistsError        RESOURCE_ALREADY_EXISTS   400
     ├── InvalidStateError         INVALID_STATE             400
     ├── PermissionDeniedError     PERMISSION_DENIED         403
@@ -23,6 +25,8 @@ __all__ = [
     "CairnError",
     "InvalidParameterError",
     "InvalidStateError",
+    "ModelFormatError",
+    "ModelInputError",
     "NotFoundError",
     "PermissionDeniedError",
     "RequestLimitExceededError",
@@ -76,6 +80,16 @@ class SearchSyntaxError(InvalidParameterError):
 
 class UnsafePathError(InvalidParameterError):
     """An artifact path that would escape its root (``..``, absolute, link out)."""
+
+
+class ModelFormatError(InvalidParameterError):
+    """A model folder that cannot be loaded: missing or corrupt MLmodel, unknown flavor."""
+
+
+class ModelInputError(InvalidParameterError):
+    """Scoring input that does not match the model's signature, or cannot be parsed."""
+
+    error_code = "BAD_REQUEST"
 
 
 class AlreadyExistsError(CairnError):

@@ -21,6 +21,11 @@ _COMMANDS = {
     "runs": ("cairn.cli.runs", "runs", "List, show, search, delete and restore runs."),
     "artifacts": ("cairn.cli.artifacts", "artifacts", "List and download run artifacts."),
     "server": ("cairn.cli.server", "server", "Serve the MLflow-compatible tracking API."),
+    "models": (
+        "cairn.cli.models",
+        "models",
+        "Score, serve, package and register models.",
+    ),
     "sync": ("cairn.cli.sync", "sync", "Upload what was logged while the server was unreachable."),
 }
 
