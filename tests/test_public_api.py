@@ -39,6 +39,7 @@ def test_public_names_are_locked() -> None:
             "log_param",
             "log_params",
             "log_text",
+            "register_model",
             "search_runs",
             "set_experiment",
             "set_tag",

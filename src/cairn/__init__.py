@@ -36,6 +36,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "search_runs",
     "set_experiment",
     "set_tag",
@@ -47,11 +48,13 @@ __all__ = [
 _LAZY: dict[str, str] = {
     name: "cairn.tracking.fluent"
     for name in __all__
-    if name not in ("TrackingClient", "__version__")
+    if name not in ("TrackingClient", "__version__", "register_model")
 }
 _LAZY["TrackingClient"] = "cairn.tracking.client"
+_LAZY["register_model"] = "cairn.models.registry.fluent"
 
 if TYPE_CHECKING:
+    from cairn.models.registry.fluent import register_model
     from cairn.tracking.client import TrackingClient
     from cairn.tracking.fluent import (
         ActiveRun,

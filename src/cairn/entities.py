@@ -21,8 +21,12 @@ __all__ = [
     "LoggedModelOutput",
     "LoggedModelStatus",
     "Metric",
+    "ModelVersion",
+    "ModelVersionStage",
+    "ModelVersionStatus",
     "PagedList",
     "Param",
+    "RegisteredModel",
     "Run",
     "RunData",
     "RunInfo",
@@ -229,3 +233,54 @@ class RunModels:
 
     inputs: tuple[str, ...] = ()
     outputs: tuple[LoggedModelOutput, ...] = ()
+
+
+class ModelVersionStatus(enum.StrEnum):
+    """A registered version's state; Cairn registers synchronously, so versions are READY."""
+
+    PENDING_REGISTRATION = "PENDING_REGISTRATION"
+    FAILED_REGISTRATION = "FAILED_REGISTRATION"
+    READY = "READY"
+
+
+class ModelVersionStage(enum.StrEnum):
+    """MLflow's legacy deployment stages, kept for old clients; aliases replace them."""
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One numbered version of a registered model: where its files are and what made it."""
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    source: str
+    run_id: str | None = None
+    run_link: str | None = None
+    description: str | None = None
+    user_id: str | None = None
+    status: ModelVersionStatus = ModelVersionStatus.READY
+    status_message: str | None = None
+    current_stage: ModelVersionStage = ModelVersionStage.NONE
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    model_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model in the registry; ``aliases`` maps each alias to a version number."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None = None
+    latest_versions: tuple[ModelVersion, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, int] = field(default_factory=dict)

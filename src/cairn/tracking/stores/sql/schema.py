@@ -16,7 +16,12 @@ __all__ = [
     "logged_models",
     "metadata",
     "metrics",
+    "model_version_tags",
+    "model_versions",
     "params",
+    "registered_model_aliases",
+    "registered_model_tags",
+    "registered_models",
     "run_input_tags",
     "run_inputs",
     "run_logged_models",
@@ -296,4 +301,86 @@ run_logged_models = sa.Table(
     sa.Column("direction", sa.String(8), primary_key=True),
     sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index(None, "model_id"),
+)
+
+# The model registry. Children key on ``registered_model_id``, not the name, so renaming a model
+# touches one row. ``next_version`` hands out version numbers: an UPDATE ... RETURNING on it
+# serialises concurrent registrations, and deleted numbers are never handed out again.
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("registered_model_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.String(5000), nullable=True),
+    sa.Column("next_version", sa.Integer, nullable=False, server_default="1"),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column(
+        "registered_model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# ``source`` is where the files are, as registered; ``storage_location`` what a ``models:/<id>``
+# source (a logged model) resolved to when the version was made.
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column(
+        "registered_model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.String(5000), nullable=True),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("storage_location", sa.Text, nullable=True),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("run_link", sa.String(500), nullable=True),
+    sa.Column("model_id", sa.String(40), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status_message", sa.String(500), nullable=True),
+    sa.Column("current_stage", sa.String(20), nullable=False, server_default="None"),
+    sa.Index(None, "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("registered_model_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["registered_model_id", "version"],
+        ["model_versions.registered_model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+# An alias names one version of its model; deleting the version deletes the alias.
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    sa.Column("registered_model_id", sa.Integer, primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["registered_model_id", "version"],
+        ["model_versions.registered_model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
 )
