@@ -89,7 +89,9 @@ def enforce_schema(data: Any, schema: Schema) -> Any:
             "the input does not match the model signature:\n  - " + "\n  - ".join(problems)
         )
     if converted:
-        frame = frame.assign(**{str(k): v for k, v in converted.items()})
+        frame = frame.copy(deep=False)  # never change the caller's frame
+        for key, column in converted.items():
+            frame[key] = column
     return frame
 
 

@@ -144,5 +144,10 @@ def _load_pyfunc(path: str) -> _PythonModelWrapper:
     context = PythonModelContext(artifacts, dict(conf.get("config") or {}))
     load_context = getattr(python_model, "load_context", None)
     if callable(load_context):
-        load_context(context)
+        try:
+            load_context(context)
+        except Exception as exc:
+            raise ModelFormatError(
+                f"the custom model's load_context failed: {type(exc).__name__}: {exc}"
+            ) from exc
     return _PythonModelWrapper(python_model, context)
