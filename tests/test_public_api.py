@@ -52,6 +52,18 @@ def test_public_names_are_locked() -> None:
         assert getattr(cairn, name) is not None
 
 
+def test_flavor_modules_resolve_lazily_from_a_bare_import() -> None:
+    code = (
+        "import sys, cairn\n"
+        "assert 'cairn.sklearn' not in sys.modules\n"
+        "print(cairn.sklearn.save_model.__module__, cairn.pyfunc.load_model.__module__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.split() == ["cairn.models.flavors.sklearn", "cairn.models.pyfunc"]
+
+
 def test_import_cairn_loads_nothing_heavy() -> None:
     code = (
         "import sys, cairn\n"

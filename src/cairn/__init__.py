@@ -88,7 +88,16 @@ if TYPE_CHECKING:
     )
 
 
+# Flavor modules resolve as attributes too, so ``cairn.sklearn.log_model(...)`` works after a
+# bare ``import cairn`` the way MLflow users write it.
+_SUBMODULES = frozenset({"models", "pyfunc", "river", "sklearn"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        submodule = importlib.import_module(f"cairn.{name}")
+        globals()[name] = submodule
+        return submodule
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cairn' has no attribute {name!r}")
