@@ -27,7 +27,10 @@ PROXY_ARTIFACT_ROOT = "mlflow-artifacts:"
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """Build the tracking server app: REST API, artifact proxy, health and docs."""
     from cairn._config import resolve_store_location
-    from cairn.server.routes import artifacts, experiments, health, logged_models, runs
+    from cairn.models.registry.client import RegistryClient
+    from cairn.models.registry.stores.sql import SqlRegistryStore
+    from cairn.server.routes import artifacts, experiments, health, logged_models, registry, runs
+    from cairn.server.routes.ui import router as ui_router
     from cairn.tracking.client import TrackingClient
     from cairn.tracking.stores.sql.store import SqlStore
 
@@ -42,10 +45,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         )
     destination = settings.artifacts_destination or location.artifact_root
     store = SqlStore(location.uri, PROXY_ARTIFACT_ROOT if settings.serve_artifacts else destination)
+    registry_store = SqlRegistryStore(store.engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        registry_store.close()
         store.close()
 
     app = FastAPI(
@@ -58,6 +63,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.client = TrackingClient(settings.backend_store_uri, store=store)
+    app.state.registry = RegistryClient(settings.backend_store_uri, store=registry_store)
     app.state.artifacts_destination = destination
     # Added first so it sits inside the body limit (the last middleware added is outermost).
     app.add_middleware(FastLogMetric, store=store)
@@ -67,8 +73,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     _install_error_handlers(app)
-    for module in (health, experiments, runs, logged_models, artifacts):
+    for module in (health, experiments, runs, logged_models, registry, artifacts):
         app.include_router(module.router)
+    app.include_router(ui_router)  # the web UI's own paths only; added last
     return app
 
 

@@ -219,6 +219,16 @@ def test_search_registered_models(store: SqlRegistryStore) -> None:
     assert names("tags.team = 'growth' AND name != 'churn-a'") == ["Churn-b"]
     assert names("tags.team = 'risk' OR name = 'churn-a'") == ["churn-a", "fraud"]
     assert names("tags.missing IS NULL AND tags.team LIKE 'r%'") == ["fraud"]
+    # Negations match models without the tag too (MLflow clients exclude prompts that way).
+    store.create_registered_model("untagged", {}, None)
+    assert names("tags.team != 'growth'") == ["fraud", "untagged"]
+    assert names("tags.`mlflow.prompt.is_prompt` != 'true' AND name LIKE '%d%'") == [
+        "fraud",
+        "untagged",
+    ]
+    assert names("tags.team NOT IN ('growth', 'risk')") == ["untagged"]
+    assert names("tags.team NOT LIKE 'g%' AND tags.team IS NOT NULL") == ["fraud"]
+    store.delete_registered_model("untagged")
     assert names(None, ["name DESC"]) == ["fraud", "churn-a", "Churn-b"]
     assert names(None, ["creation_timestamp DESC", "name"])[-1] in {"churn-a", "Churn-b"}
 

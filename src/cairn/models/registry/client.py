@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from cairn.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from cairn.models.registry import _validation as v
+from cairn.tracking._validation import check_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -126,10 +127,15 @@ class RegistryClient:
         *,
         run_link: str | None = None,
         model_id: str | None = None,
+        user_id: str | None = None,
     ) -> ModelVersion:
-        """Register the files at ``source`` as the next version of model ``name``."""
+        """Register the files at ``source`` as the next version of model ``name``.
+
+        ``user_id`` defaults to the current OS user; an empty string records none.
+        """
         from cairn.tracking._environment import current_user
 
+        user = current_user() if user_id is None else check_text(user_id[:256], "user id")
         return self.store.create_model_version(
             v.check_model_name(name),
             v.check_source(source),
@@ -137,7 +143,7 @@ class RegistryClient:
             _tags(tags),
             run_link or None,
             v.check_description(description),
-            current_user(),
+            user or None,
             model_id or None,
         )
 

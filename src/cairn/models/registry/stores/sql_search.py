@@ -41,6 +41,8 @@ _VERSION_COLUMNS: dict[str, sa.ColumnElement[Any]] = {
     "creation_timestamp": _mv.c.creation_timestamp,
     "last_updated_timestamp": _mv.c.last_updated_timestamp,
 }
+# A negated tag comparison is the absence of a tag matching the positive one.
+_NEGATED = {Op.NE: Op.EQ, Op.NOT_LIKE: Op.LIKE, Op.NOT_ILIKE: Op.ILIKE, Op.NOT_IN: Op.IN}
 
 
 def _model_tag_exists(comparison: Comparison) -> sa.ColumnElement[bool]:
@@ -68,11 +70,17 @@ def _keyed(
     comparison: Comparison,
     outer: sa.Table,
 ) -> sa.ColumnElement[bool]:
-    """A correlated EXISTS on the tag table; IS NULL means the tag is missing."""
-    if comparison.op not in (Op.IS_NULL, Op.IS_NOT_NULL):
-        conditions.append(_value_predicate(value, comparison.op, comparison.value))
+    """A correlated EXISTS on the tag table; IS NULL means the tag is missing.
+
+    Negations match what lacks the tag too, as MLflow's registry does: its clients append
+    ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every search to leave prompts out.
+    """
+    op = _NEGATED.get(comparison.op, comparison.op)
+    if op not in (Op.IS_NULL, Op.IS_NOT_NULL):
+        conditions.append(_value_predicate(value, op, comparison.value))
     exists = sa.exists().where(*conditions).correlate(outer)
-    return ~exists if comparison.op is Op.IS_NULL else exists
+    negated = comparison.op is Op.IS_NULL or comparison.op in _NEGATED
+    return ~exists if negated else exists
 
 
 def _predicate(
