@@ -346,3 +346,35 @@ def test_registry_tables_come_with_migration_0004(store_uri: str) -> None:
     assert revision == HEAD_REVISION == "0004"
     reopened.create_registered_model("kept", {}, None)  # the tables are back, empty
     reopened.close()
+
+
+def test_a_page_larger_than_one_in_list(store: SqlRegistryStore) -> None:
+    """20,000 versions in one page: more keys than one IN list may hold."""
+    from cairn.tracking.stores.sql import schema
+
+    store.create_registered_model("big", {}, None)
+    with store._engine.connect() as conn:
+        model_id = conn.execute(sa.select(schema.registered_models.c.registered_model_id)).scalar()
+    count = 20_000
+    with store._engine.begin() as conn:
+        conn.execute(
+            schema.model_versions.insert(),
+            [
+                {
+                    "registered_model_id": model_id,
+                    "version": n,
+                    "creation_timestamp": n,
+                    "last_updated_timestamp": n,
+                    "source": f"s3://b/{n}",
+                    "status": "READY",
+                }
+                for n in range(1, count + 1)
+            ],
+        )
+        conn.execute(
+            schema.model_version_tags.insert(),
+            [{"registered_model_id": model_id, "version": count, "key": "k", "value": "v"}],
+        )
+    page = store.search_model_versions("name = 'big'", count, None, None)
+    assert [v.version for v in page[:2]] == [count, count - 1] and len(page) == count
+    assert page[0].tags == {"k": "v"} and page.token is None

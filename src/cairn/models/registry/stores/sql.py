@@ -38,6 +38,7 @@ __all__ = ["MAX_MODEL_RESULTS", "MAX_VERSION_RESULTS", "SqlRegistryStore"]
 MAX_MODEL_RESULTS = 1000  # MLflow's limits for one page
 MAX_VERSION_RESULTS = 200_000
 _LOGGED_MODEL_PREFIX = "models:/"
+_IN_SLICE = 2000  # keys per IN list: two bound parameters each
 
 _rm = t.registered_models
 _mv = t.model_versions
@@ -146,8 +147,14 @@ class SqlRegistryStore:
     # -- loading entities ---------------------------------------------------------------------
 
     def _load_versions(self, conn: Connection, keys: Sequence[Key]) -> dict[Key, ModelVersion]:
-        if not keys:
-            return {}
+        # In slices: databases cap bound parameters, and PostgreSQL's planner runs out of
+        # stack on a tuple IN list of some 20,000 keys.
+        out: dict[Key, ModelVersion] = {}
+        for start in range(0, len(keys), _IN_SLICE):
+            out.update(self._load_version_slice(conn, keys[start : start + _IN_SLICE]))
+        return out
+
+    def _load_version_slice(self, conn: Connection, keys: Sequence[Key]) -> dict[Key, ModelVersion]:
         rows = conn.execute(
             sa.select(_mv, _rm.c.name)
             .join(_rm, _rm.c.registered_model_id == _mv.c.registered_model_id)
