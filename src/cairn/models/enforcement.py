@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["enforce_schema", "to_dataframe"]
 
 _INT_RANGE = {DataType.integer: (-(2**31), 2**31 - 1)}
+# numpy dtypes that need no check or conversion for a column of this type.
+_EXACT_DTYPES = {
+    DataType.double: "float64",
+    DataType.float: "float32",
+    DataType.long: "int64",
+    DataType.integer: "int32",
+    DataType.boolean: "bool",
+}
 
 
 def to_dataframe(data: Any, schema: Schema | None = None) -> pd.DataFrame:
@@ -74,8 +82,14 @@ def enforce_schema(data: Any, schema: Schema) -> Any:
             )
         specs = list(schema.inputs)
     converted: dict[Any, Any] = {}
+    # One dtype lookup for the table instead of one Series per column: columns that already
+    # have the exact type (the common case) cost nothing more.
+    dtypes = list(frame.dtypes) if frame.shape[1] == len(specs) else [None] * len(specs)
     for position, spec in enumerate(specs):
         assert isinstance(spec, ColSpec)
+        exact = _EXACT_DTYPES.get(spec.type)
+        if exact is not None and dtypes[position] == exact:
+            continue
         key = spec.name if spec.name is not None else frame.columns[position]
         column = frame[key]
         label = repr(spec.name) if spec.name is not None else f"#{position}"

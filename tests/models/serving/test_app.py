@@ -203,6 +203,12 @@ JSON = {"content-type": "application/json"}
             '{"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1, 2, 3]]}}',
             JSON,
             400,
+            "row 0 has 3 values for 4 columns",
+        ),
+        (
+            '{"dataframe_split": {"columns": ["a", "b"], "data": [1, 2]}}',
+            JSON,
+            400,
             "not a valid table",
         ),
         ("a=1", {"content-type": "application/x-www-form-urlencoded"}, 415, "application/json"),

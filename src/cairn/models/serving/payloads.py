@@ -43,6 +43,7 @@ INPUTS = "inputs"
 CSV = "csv"
 FORMATS = (SPLIT, RECORDS, INSTANCES, INPUTS)
 _SPLIT_KEYS = frozenset({"columns", "data", "index"})
+_TABLE_KEYS = {SPLIT: b'"data"', INSTANCES: b'"instances"', INPUTS: b'"inputs"'}
 _FLOATING = frozenset({DataType.double, DataType.float})
 _INTEGER = frozenset({DataType.long, DataType.integer})
 _CSV_DTYPES = {
@@ -69,7 +70,9 @@ class Payload:
     data: Any
     params: dict[str, Any] | None = None
     targets: list[Any] | None = None
-    # JSON ``true``/``false`` somewhere in the body: numpy would read them as 1 and 0.
+    # What the table's values can be: nothing but JSON numbers (checked on the raw body), or
+    # else whether ``true``/``false`` occur anywhere, which numpy would read as 1 and 0.
+    numbers_only: bool = False
     may_hold_bools: bool = True
 
 
@@ -139,13 +142,30 @@ def decode_json(body: bytes, *, learn: bool = False) -> Payload:
                 "/learn needs targets: a JSON list with one label per row"
                 + ("" if targets is None else f", got {_json_type(targets)}")
             )
+    numbers_only = _numbers_only(body, present[0])
     return Payload(
         present[0],
         document[present[0]],
         params,
         targets,
-        may_hold_bools=b"true" in body or b"false" in body,
+        numbers_only=numbers_only,
+        may_hold_bools=not numbers_only and (b"true" in body or b"false" in body),
     )
+
+
+def _numbers_only(body: bytes, format: str) -> bool:
+    """Whether everything after the table's key is numbers and punctuation.
+
+    No quote, ``t``, ``f`` or ``n`` after the first mention of the key means no strings,
+    booleans or nulls in the table: single-byte searches (memchr), ~40x faster on a large
+    body than looking for ``true``/``false``.
+    """
+    key = _TABLE_KEYS.get(format)
+    start = -1 if key is None else body.find(key)
+    if key is None or start < 0:
+        return False
+    start += len(key)
+    return all(body.find(byte, start) < 0 for byte in (b'"', b"t", b"f", b"n"))
 
 
 def decode_csv(body: bytes) -> Payload:
@@ -206,7 +226,12 @@ def merge(payloads: list[Payload]) -> Payload:
         for payload in payloads:
             rows.extend(payload.data)
         data = rows
-    return Payload(first.format, data, may_hold_bools=any(p.may_hold_bools for p in payloads))
+    return Payload(
+        first.format,
+        data,
+        numbers_only=all(p.numbers_only for p in payloads),
+        may_hold_bools=any(p.may_hold_bools for p in payloads),
+    )
 
 
 # -- building model input ---------------------------------------------------------------------
@@ -218,26 +243,26 @@ def to_model_input(payload: Payload, schema: Schema | None) -> Any:
         return _read_csv(payload.data, schema)
     data = payload.data
     if payload.format == SPLIT:
-        return _split_frame(data, schema, payload.may_hold_bools)
+        return _split_frame(data, schema, payload)
     if payload.format == RECORDS:
         if not isinstance(data, list):
             raise ModelInputError(
                 f"dataframe_records must be a list of records, got {_json_type(data)}"
             )
-        return _records_frame(data, schema, payload.may_hold_bools)
+        return _records_frame(data, schema, payload)
     # instances / inputs: records, a table of rows, a dict of columns, or a tensor.
     if isinstance(data, list) and data and isinstance(data[0], dict):
-        return _records_frame(data, schema, payload.may_hold_bools)
+        return _records_frame(data, schema, payload)
     if isinstance(data, list) and data and isinstance(data[0], list):
         names = _numeric_names(schema)
         if names is not None:
-            matrix = _matrix(data, len(names), schema, payload.may_hold_bools)
+            matrix = _matrix(data, len(names), schema, payload)
             if matrix is not None:
                 return _frame(matrix, names)
     return data
 
 
-def _split_frame(data: Any, schema: Schema | None, may_hold_bools: bool) -> pd.DataFrame:
+def _split_frame(data: Any, schema: Schema | None, payload: Payload) -> pd.DataFrame:
     import pandas as pd
 
     if not isinstance(data, dict):
@@ -258,16 +283,21 @@ def _split_frame(data: Any, schema: Schema | None, may_hold_bools: bool) -> pd.D
         raise ModelInputError("dataframe_split 'columns' must be a list of column names")
     if rows and isinstance(rows[0], list):
         width = len(columns) if columns is not None else len(rows[0])
-        matrix = _matrix(rows, width, schema, may_hold_bools)
+        matrix = _matrix(rows, width, schema, payload)
         if matrix is not None:
             return _frame(matrix, columns)
+        for number, row in enumerate(rows):
+            if isinstance(row, list) and len(row) != width:  # pandas would pad it with NaN
+                raise ModelInputError(
+                    f"dataframe_split row {number} has {len(row)} values for {width} columns"
+                )
     try:
         return pd.DataFrame(rows, columns=_index(columns) if columns is not None else None)
     except (ValueError, TypeError) as exc:
         raise ModelInputError(f"dataframe_split is not a valid table: {exc}") from None
 
 
-def _records_frame(records: list[Any], schema: Schema | None, may_hold_bools: bool) -> Any:
+def _records_frame(records: list[Any], schema: Schema | None, payload: Payload) -> Any:
     import pandas as pd
 
     if not all(isinstance(record, dict) for record in records):
@@ -275,9 +305,8 @@ def _records_frame(records: list[Any], schema: Schema | None, may_hold_bools: bo
     if records:
         keys = tuple(records[0])
         if all(tuple(record) == keys for record in records):
-            matrix = _matrix(
-                [list(record.values()) for record in records], len(keys), schema, may_hold_bools
-            )
+            rows = [list(record.values()) for record in records]
+            matrix = _matrix(rows, len(keys), schema, payload)
             if matrix is not None:
                 return _frame(matrix, list(keys))
     try:
@@ -305,7 +334,7 @@ def _numeric_names(schema: Schema | None) -> list[str] | None:
 
 
 def _matrix(
-    rows: list[Any], width: int, schema: Schema | None, may_hold_bools: bool
+    rows: list[Any], width: int, schema: Schema | None, payload: Payload
 ) -> np.ndarray[Any, Any] | None:
     """The rows as one 2-D array when that gives every column the dtype pandas would infer.
 
@@ -315,7 +344,9 @@ def _matrix(
     import numpy as np
 
     kind = _numeric_kind(schema)
-    if kind is None or may_hold_bools:
+    if kind == "f" and payload.numbers_only:
+        return _float_matrix(rows, width)
+    if kind is None or payload.may_hold_bools:
         return None
     try:
         matrix = np.array(rows)
@@ -326,6 +357,21 @@ def _matrix(
     if matrix.dtype.kind == "i" or (matrix.dtype.kind == "f" and kind == "f"):
         return matrix
     return None
+
+
+def _float_matrix(rows: list[Any], width: int) -> np.ndarray[Any, Any] | None:
+    """Rows known to hold only numbers, as float64: ~2x faster than ``numpy.array(rows)``."""
+    import itertools
+
+    import numpy as np
+
+    try:
+        if set(map(len, rows)) != {width}:
+            return None  # ragged rows: pandas reports them
+        flat = np.fromiter(itertools.chain.from_iterable(rows), np.float64, len(rows) * width)
+    except (TypeError, ValueError):
+        return None  # rows of numbers, or deeper lists: not a table of numbers
+    return flat.reshape(len(rows), width)
 
 
 def _index(columns: list[str]) -> pd.Index:
