@@ -12,6 +12,7 @@ cd "$repo_root"
 
 source scripts/_venv.sh
 install_cairn examples
+build_ui
 
 port="${CAIRN_PORT:-5000}"
 url="http://127.0.0.1:$port"
@@ -43,5 +44,5 @@ log "cairn runs list -e quickstart"
 if [[ "${1:-}" == "--once" ]]; then
     exit 0
 fi
-log "tracking server at $url (MLFLOW_TRACKING_URI=$url works too); Ctrl-C to stop"
+log "tracking server and web UI at $url (MLFLOW_TRACKING_URI=$url works too); Ctrl-C to stop"
 wait "$server_pid"

@@ -1,0 +1,346 @@
+"""The web UI in a real browser: Playwright drives Debian's chromium against ``cairn server``.
+
+One server per module, started as ``cairn server --port 0`` on 127.0.0.1 in a subprocess and
+seeded through its REST API (runs, curves, artifacts); each test opens its own browser page.
+Screenshots land in ``test-output/ui/``. Without ``/usr/bin/chromium`` the tests fail, unless
+``CAIRN_TEST_SKIP_BROWSER=1`` says to skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-output" / "ui"
+BUNDLE = REPO / "src" / "cairn" / "server" / "static" / "index.html"
+START_TIMEOUT_S = 30
+HOSTILE_NAME = "<img src=x onerror=\"document.title='pwned'\">"
+SERIES_RGB = (47, 111, 222)  # the first series colour of the charts (ui/src/components/chart.ts)
+
+
+@dataclass
+class Seeded:
+    url: str
+    experiment_id: str
+    runs: dict[str, str]  # run name -> run id
+
+
+def _png(width: int = 48, height: int = 32) -> bytes:
+    """A small gradient PNG, written by hand so the test needs no imaging library."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 5 % 256, y * 8 % 256, 160)) for x in range(width))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _start_server(store: Path) -> tuple[subprocess.Popen[str], str]:
+    cairn = Path(sys.executable).with_name("cairn")
+    process = subprocess.Popen(
+        [
+            str(cairn),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--backend-store-uri",
+            str(store),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")},
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            return process, found.group(1)
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError(f"cairn server did not start: {process.stdout.read()}")
+
+
+def _seed(url: str, workdir: Path) -> Seeded:
+    import cairn
+
+    # Proxied artifact URIs resolve against the process's tracking URI, not the client's.
+    cairn.set_tracking_uri(url)
+    try:
+        return _seed_runs(url, workdir)
+    finally:
+        cairn.set_tracking_uri(None)
+
+
+def _seed_runs(url: str, workdir: Path) -> Seeded:
+    from cairn.entities import Metric, Param, RunTag
+    from cairn.tracking.client import TrackingClient
+
+    client = TrackingClient(url)
+    experiment_id = client.create_experiment("e2e-ui")
+    runs: dict[str, str] = {}
+    plans = [
+        ("ridge-a", "ridge", "0.1", 0.2),
+        ("lasso-b", "lasso", "1.0", 0.4),
+        ("ridge-c", "ridge", "10.0", 0.6),
+        (HOSTILE_NAME, "tree", "0.5", 0.8),
+    ]
+    now = int(time.time() * 1000)
+    for index, (name, model, alpha, rmse) in enumerate(plans):
+        run = client.create_run(experiment_id, now + index * 1000, {"team": "pricing"}, name)
+        run_id = run.info.run_id
+        runs[name] = run_id
+        curve = [
+            Metric("loss", 1.0 / (step + 1) + rmse, now + step * 10, step) for step in range(300)
+        ]
+        client.log_batch(
+            run_id,
+            metrics=[*curve, Metric("rmse", rmse, now, 0), Metric("r2", 1 - rmse, now, 0)],
+            params=[Param("model", model), Param("alpha", alpha), Param("layers", "3")],
+            tags=[RunTag("stage", "candidate" if index == 0 else "dev")],
+        )
+        client.set_terminated(run_id)
+    first = runs["ridge-a"]
+    client.log_text(first, "trained on v3 data\nsecond line", "notes.txt")
+    client.log_text(first, json.dumps({"features": ["area", "rooms"], "depth": 3}), "config.json")
+    client.log_text(first, "optimizer: adam\nlayers: [64, 32]\n", "params.yaml")
+    client.log_text(first, "area,rooms,price\n50,2,300\n80,3,450\n", "data/sample.csv")
+    client.log_text(
+        first,
+        "artifact_path: model\nflavors:\n  python_function:\n    loader_module: cairn.sklearn\n"
+        f'run_id: {first}\nsignature:\n  inputs: \'[{{"name": "area", "type": "double"}}]\'\n',
+        "model/MLmodel",
+    )
+    image = workdir / "plot.png"
+    image.write_bytes(_png())
+    client.log_artifact(first, image, "plots")
+    return Seeded(url, experiment_id, runs)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    if not BUNDLE.is_file():
+        pytest.fail(
+            f"The web UI is not built ({BUNDLE} is missing): run scripts/test.sh, or "
+            "'cd ui && npm ci && npm run build'",
+            pytrace=False,
+        )
+    workdir = tmp_path_factory.mktemp("ui-server")
+    process, url = _start_server(workdir / "store")
+    try:
+        yield _seed(url, workdir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (install Debian's chromium package; scripts/test.sh does)"
+        if os.environ.get("CAIRN_TEST_SKIP_BROWSER") == "1":
+            pytest.skip(f"{reason}; CAIRN_TEST_SKIP_BROWSER=1")
+        pytest.fail(reason, pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # launch() gives every browser a fresh temporary profile.
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    # Playwright's wait_for_function evaluates strings, which the UI's CSP (no eval) forbids;
+    # the header itself is checked in tests/server/test_ui_routes.py.
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+def _grid_names(page: Page) -> list[str]:
+    names: list[str] = page.locator(".grid-row .grid-cell.pinned a").all_inner_texts()
+    return names
+
+
+def _wait_rows(page: Page, count: int) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('.grid-row .grid-cell.pinned a').length === n", arg=count
+    )
+
+
+def _series_pixels(page: Page, selector: str) -> int:
+    """Pixels of the first series colour on the canvas under ``selector``."""
+    count: int = page.eval_on_selector(
+        selector,
+        """(canvas, rgb) => {
+            const {width, height} = canvas;
+            const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+            let n = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (Math.abs(data[i] - rgb[0]) < 40 && Math.abs(data[i + 1] - rgb[1]) < 40
+                    && Math.abs(data[i + 2] - rgb[2]) < 40 && data[i + 3] > 100) n++;
+            }
+            return n;
+        }""",
+        list(SERIES_RGB),
+    )
+    return count
+
+
+# -- experiments --------------------------------------------------------------------------------
+
+
+def test_experiments_page_lists_creates_renames_and_deletes(seeded: Seeded, page: Page) -> None:
+    page.goto(seeded.url + "/")
+    row = page.locator("table.experiments tr", has_text="e2e-ui")
+    assert row.locator("td").nth(2).inner_text() == "4"  # runs
+    assert row.locator("td").nth(3).inner_text() != ""  # last activity
+
+    page.get_by_label("New experiment name").fill("made-in-browser")
+    page.get_by_role("button", name="Create").click()
+    made = page.locator("table.experiments tr", has_text="made-in-browser")
+    made.wait_for()
+    row = page.locator(f"tr[data-experiment-id='{made.get_attribute('data-experiment-id')}']")
+    row.get_by_role("button", name="Rename").click()
+    row.get_by_label("New name").fill("renamed-in-browser")
+    row.get_by_role("button", name="Save").click()
+    row.get_by_role("link", name="renamed-in-browser").wait_for()
+    row.get_by_role("button", name="Delete").click()
+    row.get_by_role("button", name="Yes, delete").click()
+    row.wait_for(state="detached")
+
+    page.get_by_label("New experiment name").fill("e2e-ui")  # taken: the server says so
+    page.get_by_role("button", name="Create").click()
+    assert "already exists" in page.get_by_role("alert").inner_text()
+
+
+# -- the runs table -----------------------------------------------------------------------------
+
+
+def test_runs_table_filters_with_the_search_language(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
+    _wait_rows(page, 4)
+    assert sorted(_grid_names(page)) == sorted(seeded.runs)
+    assert page.locator(".status").inner_text() == "4 runs"
+
+    page.get_by_label("Filter runs").fill("params.model = 'ridge' and metrics.rmse < 0.5")
+    page.keyboard.press("Enter")
+    _wait_rows(page, 1)
+    assert _grid_names(page) == ["ridge-a"]
+    assert page.locator(".status").inner_text() == "1 run match"
+    assert "filter=params.model" in page.url
+
+    page.reload()  # the URL alone restores the view
+    _wait_rows(page, 1)
+    assert _grid_names(page) == ["ridge-a"]
+    page.go_back()
+    _wait_rows(page, 4)
+    assert page.get_by_label("Filter runs").input_value() == ""
+
+
+def test_an_invalid_filter_shows_the_servers_message_inline(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
+    page.get_by_label("Filter runs").fill("metrics.rmse 0.3")
+    page.keyboard.press("Enter")
+    error = page.locator(".filter-error [role=alert]")
+    error.wait_for()
+    assert "expected a comparison operator" in error.inner_text()
+    assert "position 13" in error.inner_text()
+    assert page.locator(".grid-row").count() == 0
+
+
+def test_sorting_by_a_metric_column_asks_the_server(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
+    page.locator(".grid-row").first.wait_for()
+    page.locator(".grid-th[data-column='metrics.rmse']").click()
+    page.wait_for_url(re.compile(r"order=metrics\.%60rmse%60\+DESC"))
+    page.locator(".grid-th[aria-sort='descending'][data-column='metrics.rmse']").wait_for()
+    _wait_rows(page, 4)
+    assert _grid_names(page) == [HOSTILE_NAME, "ridge-c", "lasso-b", "ridge-a"]
+    page.locator(".grid-th[data-column='metrics.rmse']").click()
+    page.locator(".grid-th[aria-sort='ascending'][data-column='metrics.rmse']").wait_for()
+    _wait_rows(page, 4)
+    assert _grid_names(page) == ["ridge-a", "lasso-b", "ridge-c", HOSTILE_NAME]
+
+
+def test_column_chooser_adds_a_tag_column(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
+    page.locator(".grid-row").first.wait_for()
+    assert page.locator(".grid-th[data-column='tags.stage']").count() == 0
+    page.get_by_role("button", name="Columns").click()
+    page.locator(".chooser input[data-column='tags.stage']").check()
+    page.locator(".grid-th[data-column='tags.stage']").wait_for()
+    assert "tags.stage" in page.url
+    page.locator(".grid-row .grid-cell", has_text="candidate").wait_for()
+
+
+def test_untrusted_strings_are_shown_as_text(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
+    page.locator(".grid-row").first.wait_for()
+    assert HOSTILE_NAME in _grid_names(page)
+    assert page.locator(".grid img").count() == 0
+    assert page.title() != "pwned"

@@ -1,0 +1,17 @@
+import "./styles.css";
+import { h } from "./dom";
+import { fallback, route, start } from "./router";
+import { experimentsPage } from "./pages/experiments";
+import { runsPage } from "./pages/runs";
+
+route("/", "experiments", experimentsPage);
+route("/experiments", "experiments", experimentsPage);
+route("/experiments/:id", "experiments", runsPage);
+fallback(({ outlet }) => {
+  outlet.append(
+    h("h1", null, "Page not found"),
+    h("p", null, "No view lives at ", h("code", null, location.pathname), "."),
+  );
+});
+
+start(document.getElementById("app") as HTMLElement);
