@@ -14,6 +14,8 @@ from cairn import errors
         (errors.UnsafePathError, "INVALID_PARAMETER_VALUE", 400),
         (errors.ModelFormatError, "INVALID_PARAMETER_VALUE", 400),
         (errors.ModelInputError, "BAD_REQUEST", 400),
+        (errors.ProjectSpecError, "INVALID_PARAMETER_VALUE", 400),
+        (errors.ProjectExecutionError, "INTERNAL_ERROR", 500),
         (errors.AlreadyExistsError, "RESOURCE_ALREADY_EXISTS", 400),
         (errors.InvalidStateError, "INVALID_STATE", 400),
         (errors.PermissionDeniedError, "PERMISSION_DENIED", 403),

@@ -6,12 +6,14 @@
     │   ├── SearchSyntaxError     INVALID_PARAMETER_VALUE   400
     │   ├── UnsafePathError       INVALID_PARAMETER_VALUE   400
     │   ├── ModelFormatError      INVALID_PARAMETER_VALUE   400
-    │   └── ModelInputError       BAD_REQUEST               400
+    │   ├── ModelInputError       BAD_REQUEST               400
+    │   └── ProjectSpecError      INVALID_PARAMETER_VALUE   400
     ├── AlreadyExistsError        RESOURCE_ALREADY_EXISTS   400
     ├── InvalidStateError         INVALID_STATE             400
     ├── PermissionDeniedError     PERMISSION_DENIED         403
     ├── RequestLimitExceededError REQUEST_LIMIT_EXCEEDED    429
     ├── UnavailableError          TEMPORARILY_UNAVAILABLE   503
+    ├── ProjectExecutionError     INTERNAL_ERROR            500
     └── StoreError                INTERNAL_ERROR            500
         └── SchemaVersionError    INTERNAL_ERROR            500
 
@@ -29,6 +31,8 @@ __all__ = [
     "ModelInputError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProjectExecutionError",
+    "ProjectSpecError",
     "RequestLimitExceededError",
     "SchemaVersionError",
     "SearchSyntaxError",
@@ -92,6 +96,10 @@ class ModelInputError(InvalidParameterError):
     error_code = "BAD_REQUEST"
 
 
+class ProjectSpecError(InvalidParameterError):
+    """An MLproject, python_env.yaml or run parameter that does not validate; names file and line."""
+
+
 class AlreadyExistsError(CairnError):
     """Creating something whose name is taken."""
 
@@ -125,6 +133,10 @@ class UnavailableError(CairnError):
 
     error_code = "TEMPORARILY_UNAVAILABLE"
     http_status = 503
+
+
+class ProjectExecutionError(CairnError):
+    """A project that cannot be fetched or started: git, environment build, Docker or Spark."""
 
 
 class StoreError(CairnError):

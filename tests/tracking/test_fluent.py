@@ -90,6 +90,34 @@ def test_run_id_from_environment_is_resumed(tracking: str, monkeypatch: pytest.M
     assert client.get_run(run.info.run_id).data.params == {"p": "1"}
 
 
+def test_launcher_managed_run_logs_by_rank_and_is_ended_by_the_launcher(
+    tracking: str, monkeypatch: pytest.MonkeyPatch, logging_mode: str
+) -> None:
+    client = cairn.TrackingClient()
+    run_id = client.create_run("0", run_name="launched").info.run_id
+    monkeypatch.setenv("CAIRN_RUN_ID", run_id)
+    monkeypatch.setenv("CAIRN_RUN_MANAGED", "true")
+    monkeypatch.setenv("RANK", "1")
+    with cairn.start_run():
+        cairn.log_param("lr", 0.1)  # rank 0 owns params: dropped here, but still validated
+        with pytest.raises(InvalidParameterError, match="Invalid param name"):
+            cairn.log_param("bad*key", 1)
+        cairn.log_metric("loss", 0.5)
+        cairn.log_metrics({"acc": 0.9})
+    stored = client.get_run(run_id)
+    assert stored.info.status is RunStatus.RUNNING  # the launcher ends it, from the exit status
+    assert stored.data.params == {}
+    assert stored.data.metrics == {"loss/rank1": 0.5, "acc/rank1": 0.9}
+    monkeypatch.setenv("RANK", "0")
+    cairn.log_metric("loss", 0.4)  # logging with no active run adopts the run again
+    cairn.log_params({"lr": 0.1})
+    cairn.end_run()
+    stored = client.get_run(run_id)
+    assert stored.info.status is RunStatus.RUNNING
+    assert stored.data.params == {"lr": "0.1"}
+    assert stored.data.metrics == {"loss": 0.4, "loss/rank1": 0.5, "acc/rank1": 0.9}
+
+
 def test_logging_without_active_run_starts_one(tracking: str) -> None:
     cairn.log_metric("auto", 1.0)
     active = cairn.active_run()
@@ -257,3 +285,18 @@ def test_uncaught_exception_marks_run_failed(tmp_path: Path) -> None:
     (run,) = cairn.TrackingClient(str(tmp_path / ".cairn")).search_runs(["0"])
     assert run.info.status is RunStatus.FAILED
     assert run.data.metrics == {"m": 1.0}
+
+
+def test_managed_run_is_left_running_at_interpreter_exit(tmp_path: Path) -> None:
+    client = cairn.TrackingClient(str(tmp_path / ".cairn"))
+    run_id = client.create_run("0").info.run_id
+    script = tmp_path / "train.py"
+    script.write_text("import cairn\ncairn.log_metric('m', 1.0)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env.update({"CAIRN_RUN_ID": run_id, "CAIRN_RUN_MANAGED": "true"})
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    stored = client.get_run(run_id)
+    assert stored.info.status is RunStatus.RUNNING and stored.data.metrics == {"m": 1.0}

@@ -18,7 +18,8 @@ _COMMANDS = {
         "experiments",
         "Create, list, delete and restore experiments.",
     ),
-    "runs": ("cairn.cli.runs", "runs", "List, show, search, delete and restore runs."),
+    "run": ("cairn.cli.run", "run", "Run a project (folder or git repository) as a recorded run."),
+    "runs": ("cairn.cli.runs", "runs", "List, show, search, reproduce, delete and restore runs."),
     "artifacts": ("cairn.cli.artifacts", "artifacts", "List and download run artifacts."),
     "server": ("cairn.cli.server", "server", "Serve the MLflow-compatible tracking API."),
     "models": (

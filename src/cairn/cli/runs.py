@@ -1,4 +1,4 @@
-"""``cairn runs``: list, show, search, delete, restore."""
+"""``cairn runs``: list, show, search, reproduce, delete, restore."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cairn.cli._output import format_duration, format_time, format_value, print_json, print_table
+from cairn.cli.run import finish, parse_params
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -162,3 +163,27 @@ def restore_run(run_id: str) -> None:
 
     TrackingClient().restore_run(run_id)
     click.echo(f"Restored run {run_id}")
+
+
+@runs.command("reproduce")
+@click.argument("run_id")
+@click.option(
+    "-P",
+    "--param",
+    "params",
+    multiple=True,
+    callback=parse_params,
+    metavar="KEY=VALUE",
+    help="Override a recorded parameter (repeatable).",
+)
+@click.option("--run-name", help="Name of the new run.")
+@click.option(
+    "--env-manager", type=click.Choice(["uv", "local"]), help="Instead of the recorded environment."
+)
+def reproduce_run(
+    run_id: str, params: dict[str, str], run_name: str | None, env_manager: str | None
+) -> None:
+    """Rerun a project run: recorded source and commit, environment and parameters."""
+    from cairn.projects.reproduce import reproduce
+
+    finish(reproduce(run_id, params, run_name=run_name, env_manager=env_manager))

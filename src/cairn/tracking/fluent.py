@@ -56,6 +56,10 @@ __all__ = [
 ]
 
 ENV_RUN_ID = "CAIRN_RUN_ID"
+# Set by `cairn run` beside CAIRN_RUN_ID: the launcher ends the run, and with several ranks
+# (RANK) rank 0 owns the params while other ranks' metrics carry their rank.
+ENV_RUN_MANAGED = "CAIRN_RUN_MANAGED"
+ENV_RANK = "RANK"
 ENV_EXPERIMENT_ID = "CAIRN_EXPERIMENT_ID"
 ENV_EXPERIMENT_NAME = "CAIRN_EXPERIMENT_NAME"
 PARENT_RUN_TAG = "mlflow.parentRunId"
@@ -72,8 +76,11 @@ _all_stacks: list[list[ActiveRun]] = []
 class ActiveRun:
     """The run a ``with cairn.start_run()`` block logs to; ends it on exit (FAILED on error)."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, managed: bool = False, rank: int = 0) -> None:
         self._run = run
+        self._managed = managed
+        self._metric_suffix = f"/rank{rank}" if rank else ""
+        self._owns_params = rank == 0
 
     @property
     def info(self) -> RunInfo:
@@ -248,8 +255,10 @@ def start_run(
             f"Run '{stack[-1].info.run_id}' is already active. End it with cairn.end_run(), "
             "or start a child run with cairn.start_run(nested=True)"
         )
+    managed = False
     if run_id is None and not stack:
         run_id = os.environ.get(ENV_RUN_ID) or None
+        managed = run_id is not None and _config.env_flag(ENV_RUN_MANAGED, False)
     if run_id is not None:
         run = _resume(client, run_id, run_name, tags)
     else:
@@ -273,9 +282,16 @@ def start_run(
 
             repository = get_artifact_repository(run.info.artifact_uri)
             repository.write_text(PACKAGES_ARTIFACT, installed_packages())
-    active = ActiveRun(run)
+    active = ActiveRun(run, managed, _launcher_rank() if managed else 0)
     stack.append(active)
     return active
+
+
+def _launcher_rank() -> int:
+    try:
+        return max(int(os.environ.get(ENV_RANK) or 0), 0)
+    except ValueError:
+        return 0
 
 
 def _resume(
@@ -307,7 +323,8 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
         stack.pop()
         if _logger is not None:
             _logger.forget(active.info.run_id)
-        client.set_terminated(active.info.run_id, status)
+        if not active._managed:
+            client.set_terminated(active.info.run_id, status)
 
 
 def active_run() -> ActiveRun | None:
@@ -315,11 +332,15 @@ def active_run() -> ActiveRun | None:
     return stack[-1] if stack else None
 
 
-def _active_run_id() -> str:
+def _active() -> ActiveRun:
     stack = _stack()
     if stack:
-        return stack[-1].info.run_id
-    return start_run().info.run_id
+        return stack[-1]
+    return start_run()
+
+
+def _active_run_id() -> str:
+    return _active().info.run_id
 
 
 def get_run(run_id: str) -> Run:
@@ -347,26 +368,32 @@ def log_metric(
     key: str, value: float, step: int | None = None, timestamp: int | None = None
 ) -> None:
     """Log one value of a metric at ``step`` (default 0) to the active run."""
-    _log(_active_run_id(), [make_metric(key, value, timestamp, step)])
+    active = _active()
+    key += active._metric_suffix
+    _log(active.info.run_id, [make_metric(key, value, timestamp, step)])
 
 
 def log_metrics(
     metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
 ) -> None:
     """Log several metrics at one step; one batch when synchronous."""
-    run_id = _active_run_id()
-    _log(run_id, [make_metric(k, val, timestamp, step) for k, val in metrics.items()])
+    active = _active()
+    suffix = active._metric_suffix
+    entities = [make_metric(k + suffix, val, timestamp, step) for k, val in metrics.items()]
+    _log(active.info.run_id, entities)
 
 
 def log_param(key: str, value: Any) -> Any:
     """Log a param (write-once: the same value again is fine, another value is an error)."""
-    _log(_active_run_id(), [make_param(key, value)])
+    log_params({key: value})
     return value
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    run_id = _active_run_id()
-    _log(run_id, [make_param(k, val) for k, val in params.items()])
+    active = _active()
+    entities = [make_param(k, val) for k, val in params.items()]
+    if active._owns_params:
+        _log(active.info.run_id, entities)
 
 
 def set_tag(key: str, value: Any) -> None:
@@ -532,7 +559,8 @@ def _at_exit() -> None:
                     _flush_pending()
                 finally:
                     stack.pop()
-                    _get_client().set_terminated(active.info.run_id, status)
+                    if not active._managed:
+                        _get_client().set_terminated(active.info.run_id, status)
         _flush_pending()
     except Exception as exc:
         print(f"cairn: could not finish logging at exit: {exc}", file=sys.stderr)

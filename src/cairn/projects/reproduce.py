@@ -1,0 +1,125 @@
+"""Rerun a recorded project run: same source and commit, same environment, same parameters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cairn.errors import InvalidStateError, NotFoundError
+from cairn.projects import record
+from cairn.projects.environments import (
+    PythonEnvSpec,
+    cached_environment,
+    environment_hash,
+    uv_environment,
+)
+from cairn.projects.runner import EnvironmentPlan, ProjectRun, plan_environment, run
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from cairn.projects.spec import ProjectSpec
+    from cairn.tracking.artifacts import ArtifactRepository
+
+__all__ = ["reproduce"]
+
+
+def _read(repository: ArtifactRepository, path: str) -> str | None:
+    try:
+        return repository.read_bytes(path).decode("utf-8")
+    except NotFoundError:
+        return None
+
+
+def recorded_environment(
+    invocation: record.Invocation, packages: str | None, announce: Callable[[str], None]
+) -> Callable[[ProjectSpec], EnvironmentPlan]:
+    """The environment the run used: still cached under its hash, or rebuilt from its lock."""
+
+    def plan(project: ProjectSpec) -> EnvironmentPlan:
+        if invocation.env_manager != "uv" or invocation.env_hash is None:
+            return plan_environment(project, invocation.env_manager, announce)
+        cached = cached_environment(invocation.env_hash)
+        if cached is not None:
+            return EnvironmentPlan("uv", lambda: cached, cached.hash, dict(cached.spec))
+        if not packages or not invocation.python:
+            announce(
+                f"environment {invocation.env_hash} is no longer cached and the run recorded "
+                "no package list: building python_env.yaml afresh"
+            )
+            return plan_environment(project, "uv", announce)
+        # Exactly the versions the run had, whatever the requirements now resolve to.
+        locked = PythonEnvSpec(
+            invocation.python,
+            dependencies=tuple(line for line in packages.splitlines() if line.strip()),
+        )
+        directory = project.directory
+        return EnvironmentPlan(
+            "uv",
+            lambda: uv_environment(locked, directory, announce=announce),
+            environment_hash(locked, directory),
+            locked.to_dict(),
+        )
+
+    return plan
+
+
+def reproduce(
+    run_id: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    run_name: str | None = None,
+    env_manager: str | None = None,
+    tracking_uri: str | None = None,
+    echo: bool = True,
+) -> ProjectRun:
+    """Run again what run ``run_id`` ran, as a new run tagged ``cairn.project.reproduces``.
+
+    Args:
+        run_id: a run started by ``cairn run`` (it holds ``project/invocation.json``).
+        parameters: values that override the recorded parameters.
+        run_name: the new run's name.
+        env_manager: ``local`` to use this interpreter instead of the recorded environment.
+        tracking_uri: where both runs live; the process's tracking URI otherwise.
+        echo: copy the command's output to this process's stdout/stderr.
+    """
+    from cairn.projects.runner import _announcer
+    from cairn.tracking.artifacts import get_artifact_repository
+    from cairn.tracking.client import TrackingClient
+
+    announce = _announcer(echo)
+    client = TrackingClient(tracking_uri)
+    original = client.get_run(run_id)
+    repository = get_artifact_repository(original.info.artifact_uri)
+    text = _read(repository, record.INVOCATION_ARTIFACT)
+    if text is None:
+        raise InvalidStateError(
+            f"Run '{run_id}' was not started by `cairn run`: it has no "
+            f"{record.INVOCATION_ARTIFACT} to reproduce it from"
+        )
+    invocation = record.Invocation.from_json(text, run_id)
+    if invocation.commit is None:
+        announce(f"run {run_id} recorded no git commit: running {invocation.uri} as it is now")
+    elif invocation.dirty:
+        announce(
+            f"run {run_id} ran with uncommitted changes; reproducing commit "
+            f"{invocation.commit[:12]} without them"
+        )
+    environment = None
+    if env_manager is None:
+        packages = _read(repository, record.PACKAGES_ARTIFACT)
+        environment = recorded_environment(invocation, packages, announce)
+    return run(
+        invocation.uri,
+        invocation.entry_point,
+        {**invocation.parameters, **(parameters or {})},
+        version=invocation.commit,
+        experiment_id=original.info.experiment_id,
+        run_name=run_name,
+        env_manager=env_manager,
+        backend=invocation.backend,
+        backend_config=invocation.backend_config,
+        tracking_uri=client.tracking_uri,
+        echo=echo,
+        reproduces=run_id,
+        environment=environment,
+    )
