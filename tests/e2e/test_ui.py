@@ -45,6 +45,7 @@ SCREENSHOTS = REPO / "test-output" / "ui"
 BUNDLE = REPO / "src" / "cairn" / "server" / "static" / "index.html"
 START_TIMEOUT_S = 30
 HOSTILE_NAME = "<img src=x onerror=\"document.title='pwned'\">"
+MODEL = "e2e-prices"
 SERIES_RGB = (47, 111, 222)  # the first series colour of the charts (ui/src/components/chart.ts)
 
 
@@ -159,6 +160,13 @@ def _seed_runs(url: str, workdir: Path) -> Seeded:
     image = workdir / "plot.png"
     image.write_bytes(_png())
     client.log_artifact(first, image, "plots")
+
+    from cairn.models.registry.client import RegistryClient
+
+    registry = RegistryClient(url)
+    registry.create_registered_model(MODEL, description="Predicts prices")
+    for name in ("ridge-a", "lasso-b"):
+        registry.create_model_version(MODEL, f"runs:/{runs[name]}/model", runs[name])
     return Seeded(url, experiment_id, runs)
 
 
@@ -344,3 +352,145 @@ def test_untrusted_strings_are_shown_as_text(seeded: Seeded, page: Page) -> None
     assert HOSTILE_NAME in _grid_names(page)
     assert page.locator(".grid img").count() == 0
     assert page.title() != "pwned"
+
+
+# -- a run --------------------------------------------------------------------------------------
+
+
+def test_run_page_shows_params_metrics_and_system_info(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/runs/{seeded.runs['ridge-a']}")
+    page.locator("table.metrics-summary").wait_for()
+    loss = page.locator("table.metrics-summary tr", has_text="loss").locator("td")
+    assert loss.nth(1).inner_text() == "0.203333"  # latest: 1/300 + 0.2
+    assert loss.nth(2).inner_text() == "0.203333"  # min
+    assert loss.nth(3).inner_text() == "1.2"  # max: 1/1 + 0.2
+    assert loss.nth(5).inner_text() == "300"
+    assert page.locator("table.kv tr", has_text="alpha").inner_text().split() == ["alpha", "0.1"]
+    assert (
+        page.locator("section", has_text="System info")
+        .locator("td", has_text="mlflow.runName")
+        .count()
+        == 1
+    )
+    assert page.locator("h1").inner_text().startswith("ridge-a")
+
+
+def test_run_page_draws_a_metric_chart(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/runs/{seeded.runs['ridge-a']}")
+    page.get_by_role("link", name="Charts").click()
+    canvas = page.locator(".chart[data-metric='loss'] canvas")
+    canvas.wait_for()
+    page.wait_for_timeout(200)  # the first frame
+    assert _series_pixels(page, ".chart[data-metric='loss'] canvas") > 200
+    assert "tab=charts" in page.url
+
+    page.get_by_label("X axis").select_option("relative")
+    page.wait_for_url(re.compile("x=relative"))
+    page.locator(".chart[data-metric='loss'] canvas").wait_for()
+    assert page.get_by_label("X axis").input_value() == "relative"
+    page.get_by_label("Log scale").check()
+    page.wait_for_url(re.compile("log=1"))
+    page.locator(".chart[data-metric='loss'] canvas").wait_for()
+    page.wait_for_timeout(200)
+    assert _series_pixels(page, ".chart[data-metric='loss'] canvas") > 200
+
+
+def test_artifacts_browser_previews_text_csv_mlmodel_and_images(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/runs/{seeded.runs['ridge-a']}?tab=artifacts")
+    tree = page.get_by_role("navigation", name="Artifacts")
+    tree.get_by_role("button", name="notes.txt").click()
+    preview = page.locator(".preview")
+    preview.locator("pre", has_text="trained on v3 data").wait_for()
+    assert "artifact=notes.txt" in page.url
+
+    tree.get_by_role("button", name="data/").click()
+    tree.get_by_role("button", name="sample.csv").click()
+    preview.locator("table.csv").wait_for()
+    assert preview.locator("table.csv th").all_inner_texts() == ["area", "rooms", "price"]
+    assert preview.locator("table.csv tbody tr").count() == 2
+
+    tree.get_by_role("button", name="model/").click()
+    tree.get_by_role("button", name="MLmodel").click()
+    preview.locator("table.mlmodel").wait_for()
+    assert "python_function" in preview.locator("table.mlmodel").inner_text()
+    assert "area: double" in preview.locator("table.mlmodel").inner_text()
+
+    tree.get_by_role("button", name="plots/").click()
+    tree.get_by_role("button", name="plot.png").click()
+    image = preview.locator("img.artifact-image")
+    image.wait_for()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.artifact-image');"
+        " return i && i.complete && i.naturalWidth === 48; }"
+    )
+
+    page.reload()  # ?artifact= reopens the folder and the preview
+    page.locator("img.artifact-image").wait_for()
+
+
+# -- compare ------------------------------------------------------------------------------------
+
+
+def test_compare_two_runs_from_the_table(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/experiments/{seeded.experiment_id}")
+    _wait_rows(page, 4)
+    page.get_by_label("Select ridge-a").check()
+    page.get_by_label("Select lasso-b").check()
+    assert "sel=" in page.url
+    page.get_by_role("button", name="Compare (2)").click()
+    page.wait_for_url(re.compile(r"/compare\?runs="))
+
+    alpha = page.locator("table.diff tr[data-key='params.alpha']")
+    alpha.wait_for()
+    assert "differs" in (alpha.get_attribute("class") or "")
+    layers = page.locator("table.diff tr[data-key='params.layers']")
+    assert "differs" not in (layers.get_attribute("class") or "")
+    assert layers.locator("td").all_inner_texts() == ["layers", "3", "3"]
+
+    page.get_by_label("Only rows that differ").check()
+    layers.wait_for(state="detached")
+
+    assert page.locator(".parcoords canvas").count() == 1
+    chart = ".chart[data-metric='loss'] canvas"
+    page.locator(chart).wait_for()
+    page.wait_for_timeout(200)
+    assert _series_pixels(page, chart) > 200  # the first run's curve
+    assert page.locator(".chart[data-metric='loss'] .u-legend").inner_text().count("-b") >= 1
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+def test_models_page_sets_and_removes_an_alias(seeded: Seeded, page: Page) -> None:
+    page.goto(f"{seeded.url}/models")
+    page.get_by_role("link", name=MODEL).click()
+    page.wait_for_url(re.compile(f"/models/{MODEL}$"))
+    versions = page.locator("table.versions tbody tr")
+    versions.first.wait_for()
+    assert versions.count() == 2
+    source = page.locator("table.versions tr[data-version='1']").get_by_role("link")
+    assert source.inner_text() == seeded.runs["ridge-a"][:12]
+    assert page.get_by_text("No aliases yet.").count() == 1
+
+    page.get_by_label("Alias").fill("champion")
+    page.get_by_label("Version").select_option("1")
+    page.get_by_role("button", name="Set alias").click()
+    page.locator("table.aliases tr[data-alias='champion']").wait_for()
+    assert page.locator("table.aliases tr[data-alias='champion']").inner_text().split()[:2] == [
+        "@champion",
+        "v1",
+    ]
+    assert "@champion" in page.locator("table.versions tr[data-version='1']").inner_text()
+
+    page.goto(f"{seeded.url}/models?q=prices")  # the list shows the alias too
+    assert "@champion → v1" in page.locator("table.models", has_text=MODEL).inner_text()
+
+    page.go_back()
+    page.locator("table.aliases tr[data-alias='champion']").get_by_role(
+        "button", name="Remove"
+    ).click()
+    page.get_by_text("No aliases yet.").wait_for()
+
+    source.click()  # the version's source run
+    page.wait_for_url(re.compile(f"/runs/{seeded.runs['ridge-a']}"))
+    page.locator("h1", has_text="ridge-a").wait_for()

@@ -68,6 +68,11 @@ export function post<T>(path: string, body: unknown, signal?: AbortSignal): Prom
   return request<T>("POST", path, body, signal);
 }
 
+/** Any method with a JSON body (MLflow's registry deletes carry one). */
+export function send<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  return request<T>(method, path, body, signal);
+}
+
 export function isAbort(error: unknown): boolean {
   return error instanceof DOMException && error.name === "AbortError";
 }

@@ -81,12 +81,20 @@ export function hrefWith(updates: Record<string, string | null>): string {
   return url.pathname + url.search;
 }
 
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part; // a stray '%': keep it as typed
+  }
+}
+
 function render(): void {
   if (current) {
     current.controller.abort();
     current.cleanup?.();
   }
-  const path = decodeURI(location.pathname);
+  const path = location.pathname;
   const controller = new AbortController();
   outlet.replaceChildren();
   let mount = notFound;
@@ -97,7 +105,7 @@ function render(): void {
     if (match) {
       mount = candidate.mount;
       nav = candidate.nav;
-      params = Object.fromEntries(candidate.names.map((name, i) => [name, match[i + 1] ?? ""]));
+      params = Object.fromEntries(candidate.names.map((name, i) => [name, decodePart(match[i + 1] ?? "")]));
       break;
     }
   }
