@@ -105,6 +105,14 @@ def test_register_alias_search_and_load(mlflow: ModuleType, live_server: LiveSer
     assert cairn_view.run_id == run_id and cairn_view.source.startswith("models:/")
     assert client.get_model_version_download_uri("housing", "1").startswith("mlflow-artifacts:/")
 
+    # ...and Cairn loads the model the stock client logged and registered, by alias.
+    import cairn
+    import cairn.pyfunc
+
+    cairn.set_tracking_uri(live_server.url)
+    ours = cairn.pyfunc.load_model("models:/housing@champion")
+    np.testing.assert_allclose(ours.predict(features), model.predict(features))
+
 
 def test_update_rename_tags_and_delete(mlflow: ModuleType) -> None:
     from mlflow.exceptions import MlflowException

@@ -73,18 +73,21 @@ def resolve_source(uri: ModelURI, tracking_uri: str | None = None) -> str:
     assert uri.name is not None
     client = RegistryClient(tracking_uri)
     if uri.alias is not None:
-        return str(client.get_model_version_by_alias(uri.name, uri.alias).source)
-    assert uri.version is not None
-    if uri.version == "latest":
+        version = str(client.get_model_version_by_alias(uri.name, uri.alias).version)
+    elif uri.version == "latest":
         versions = client.get_latest_versions(uri.name)
         if not versions:
             raise NotFoundError(f"registered model {uri.name!r} has no versions")
-        return str(max(versions, key=lambda v: int(v.version)).source)
-    if not uri.version.isdigit():
+        version = str(max(int(v.version) for v in versions))
+    elif uri.version is not None and uri.version.isdigit():
+        version = uri.version
+    else:
         raise InvalidParameterError(
             f"bad model URI {uri.uri!r}: the version must be a number or 'latest'"
         )
-    return str(client.get_model_version(uri.name, uri.version).source)
+    # The download URI, not the raw source: MLflow 3 registers logged models by a
+    # ``models:/m-<id>`` source that only the registry can turn into a location.
+    return client.get_model_version_download_uri(uri.name, version)
 
 
 def download_model(
