@@ -26,10 +26,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from river import linear_model
 from sklearn.linear_model import LogisticRegression
 
 import cairn
 import cairn.pyfunc
+import cairn.river
 import cairn.sklearn
 from cairn import __version__
 from cairn.cli import cli
@@ -180,17 +182,26 @@ def test_serve_scores_like_the_model_and_survives_bad_payloads(
         assert "Traceback" not in server.stderr()
 
 
-def test_workers_each_load_the_model(tmp_path: Path, model_dir: Path, frame: pd.DataFrame) -> None:
-    argv = [*CAIRN, "models", "serve", "-m", str(model_dir), "--port", "0", "--workers", "2"]
-    with _running(argv, tmp_path) as server:
-        url = server.url()
-        server.wait_ready(url)
-        expected = _expected(model_dir, frame)
+def test_workers_each_load_the_model(tmp_path: Path, frame: pd.DataFrame) -> None:
+    online = linear_model.LinearRegression()
+    for row, target in zip(frame.to_dict("records"), frame["x1"] * 3, strict=True):
+        online.learn_one(row, target)
+    cairn.river.save_model(online, tmp_path / "online", input_example=frame[:2])
+    argv = [*CAIRN, "models", "serve", "-m", str(tmp_path / "online"), "--port", "0"]
+    with _running([*argv, "--workers", "2"], tmp_path) as server:
+        banner = server.banner()
+        assert "(POST /invocations, /learn, GET /ping, workers: 2)" in banner
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert url is not None
+        server.wait_ready(url.group())
+        expected = cairn.pyfunc.load_model(tmp_path / "online").predict(frame).tolist()
         for _ in range(6):  # a new connection each: the kernel spreads them over the workers
-            response = httpx.post(f"{url}/invocations", json=_split(frame), timeout=30)
+            response = httpx.post(f"{url.group()}/invocations", json=_split(frame), timeout=30)
             assert response.json() == {"predictions": expected}
         assert server.stop() == 0, server.stderr()
-        assert "Traceback" not in server.stderr()
+        stderr = server.stderr()
+        assert "Traceback" not in stderr
+        assert "each of the 2 workers learns on its own copy of the model" in stderr
 
 
 def test_port_in_use_fails_before_loading(tmp_path: Path, model_dir: Path) -> None:

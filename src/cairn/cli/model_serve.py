@@ -122,8 +122,15 @@ def run_scoring_server(
     else:
         from cairn.models.mlmodel import Model
 
-        Model.load(folder)  # a bad folder fails here, once, not in every worker
-        routes = "/invocations"
+        metadata = Model.load(folder)  # a bad folder fails here, once, not in every worker
+        online = any(conf.get("online") for conf in metadata.flavors.values())
+        routes = "/invocations, /learn" if online else "/invocations"
+        if online:
+            click.echo(
+                f"Warning: each of the {workers} workers learns on its own copy of the model; "
+                "use one worker to keep a single online model",
+                err=True,
+            )
     config = uvicorn.Config(
         factory if workers > 1 else app,
         factory=workers > 1,
