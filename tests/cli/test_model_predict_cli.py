@@ -157,8 +157,13 @@ def test_progress_bar_on_a_terminal(
     frame.to_csv(tmp_path / "in.csv", index=False)
     args = ("-m", str(model_path), "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"))
     monkeypatch.setenv("FORCE_COLOR", "1")  # rich's switch for "this is a terminal"
-    assert "scoring" in _predict(runner, *args).stderr
-    assert "scoring" not in _predict(runner, *args, "--no-progress").stderr
+    drawn = _predict(runner, *args).stderr
+    assert "scoring" in drawn
+    assert "500 rows" in drawn
+    assert "Wrote 500 predictions" in drawn
+    assert _predict(runner, *args, "--no-progress").stderr == (
+        f"Wrote 500 predictions to {tmp_path / 'o.csv'}\n"
+    )
 
 
 @pytest.mark.parametrize(

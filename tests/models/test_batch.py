@@ -248,8 +248,9 @@ def test_chunks_across_block_and_chunk_boundaries(
     )
     assert rows == ROWS
     assert sizes == [64] * 15 + [40]
-    assert [r.chunks for r in reports] == list(range(1, 17))
-    assert [r.rows for r in reports] == [min(64 * i, ROWS) for i in range(1, 17)]
+    assert reports[0] == Progress(0, 0, 0, source.stat().st_size)  # before the first chunk
+    assert [r.chunks for r in reports] == list(range(17))
+    assert [r.rows for r in reports] == [min(64 * i, ROWS) for i in range(17)]
     assert reports[-1].bytes_read == reports[-1].total_bytes == source.stat().st_size
     written = _read(target, "csv")["prediction"]
     np.testing.assert_array_equal(written, _expected(regressor, frame, 64))
@@ -267,11 +268,11 @@ def test_a_large_file_is_read_a_block_at_a_time(tmp_path: Path, regressor: Path)
         block_size=4096,
         on_progress=reports.append,
     )
-    assert len(reports) == 40
+    assert len(reports) == 1 + 40
     # pyarrow reads up to 32 blocks ahead: far from the whole file when the first chunk is done.
     size = source.stat().st_size
     assert size > 1_500_000
-    assert reports[0].bytes_read < 40 * 4096 < size
+    assert 0 < reports[1].bytes_read < 40 * 4096 < size
     assert [r.bytes_read for r in reports] == sorted(r.bytes_read for r in reports)
 
 
@@ -283,8 +284,8 @@ def test_parquet_is_read_in_batches(tmp_path: Path, regressor: Path) -> None:
     predict_file(
         regressor, source, tmp_path / "out.csv", chunk_size=900, on_progress=reports.append
     )
-    assert [r.rows for r in reports] == [*range(900, 5_000, 900), 5_000]
-    assert 0 < reports[0].bytes_read < reports[-1].bytes_read == source.stat().st_size
+    assert [r.rows for r in reports] == [*range(0, 5_000, 900), 5_000]
+    assert 0 < reports[1].bytes_read < reports[-1].bytes_read == source.stat().st_size
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -467,7 +468,7 @@ def test_a_failure_after_written_chunks_leaves_no_output(
                 block_size=4096,
                 on_progress=reports.append,
             )
-        assert len(reports) >= 10  # chunks had been written before the bad row
+        assert len(reports) >= 1 + 10  # chunks had been written before the bad row
         assert not target.exists()
         assert _leftovers(tmp_path) == []
 

@@ -118,7 +118,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
     from rich.progress import Progress as ProgressBar
 
     columns = (
-        TextColumn("scoring"),
+        TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -126,11 +126,12 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
         TimeRemainingColumn(),
     )
     with ProgressBar(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("scoring", total=None, rows=0)
+        task = bar.add_task("opening", total=None, rows=0)
 
         def update(progress: Progress) -> None:
             bar.update(
                 task,
+                description="loading the model" if progress.chunks == 0 else "scoring",
                 completed=progress.bytes_read,
                 total=progress.total_bytes,
                 rows=progress.rows,

@@ -33,7 +33,7 @@ PREDICTION_COLUMN = "prediction"
 
 @dataclass(frozen=True)
 class Progress:
-    """How far scoring has got, reported after each chunk."""
+    """How far scoring has got: reported once before the model loads, then after each chunk."""
 
     chunks: int
     rows: int
@@ -64,7 +64,7 @@ def predict_file(
             (``-`` is CSV unless told otherwise).
         chunk_size: rows scored at a time; memory grows with it.
         keep_columns: copy every input column into the output, before the predictions.
-        on_progress: called after each chunk is written.
+        on_progress: called once the input is open (``chunks == 0``), then after each chunk.
         block_size: bytes parsed at a time from CSV and JSON lines.
 
     The output has one row per input row: a ``prediction`` column, or one column per output
@@ -77,6 +77,8 @@ def predict_file(
     source = file_spec(input_path, input_format, stream="stdin")
     target = file_spec(output_path, output_format, stream="stdout")
     with TableReader(source, block_size=block_size) as reader:
+        if on_progress is not None:
+            on_progress(Progress(0, 0, 0, reader.total_bytes))  # the model loads next
         model = model_uri if isinstance(model_uri, PyFuncModel) else _load(model_uri)
         schema = model.input_schema
         select, types = _read_plan(schema, keep_columns)
