@@ -137,6 +137,7 @@ def run_scoring_server(
         workers=workers,
         loop="auto",  # uvloop when installed
         http="auto",  # httptools when installed
+        ws="none",  # no websocket routes: skip importing a websocket library at start-up
         lifespan="on",
         log_level=log_level,
         backlog=_BACKLOG,

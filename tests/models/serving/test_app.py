@@ -313,6 +313,8 @@ def test_tables_series_strings_and_nan_are_written_as_json(tmp_path: Path) -> No
                 return np.array(["cat"] * n, dtype=object)
             if kind == "matrix":
                 return np.arange(2 * n, dtype=np.float32).reshape(n, 2)
+            if kind == "opaque":
+                return [object()] * n
             return np.array([np.nan] * n)
 
     app = create_scoring_app(_save_custom(tmp_path / "shapes", Shapes()))
@@ -327,6 +329,10 @@ def test_tables_series_strings_and_nan_are_written_as_json(tmp_path: Path) -> No
         assert ask("strings") == ["cat", "cat"]
         assert ask("matrix") == [[0.0, 1.0], [2.0, 3.0]]
         assert ask("nan") == [None, None]
+        opaque = running.invoke({**rows, "params": {"kind": "opaque"}})
+        assert opaque.status_code == 500
+        assert opaque.json()["error_code"] == "INTERNAL_ERROR"
+        assert "cannot be written as JSON" in opaque.json()["message"]
 
 
 # -- models from elsewhere ---------------------------------------------------------------------

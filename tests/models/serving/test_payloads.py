@@ -118,6 +118,8 @@ def test_merged_payloads_keep_their_rows_in_order() -> None:
     with_params = decode_json(orjson.dumps({**bodies[0], "params": {"k": 1}}))
     assert batch_key(with_params) is None
     assert batch_key(decode_json(b'{"inputs": [[1, 2, 3]]}')) is None
+    odd_names = b'{"dataframe_split": {"columns": [1, {"a": 1}], "data": [[1, 2]]}}'
+    assert batch_key(decode_json(odd_names)) is None
 
 
 def test_csv_is_read_with_the_schema_types() -> None:

@@ -196,7 +196,9 @@ def batch_key(payload: Payload) -> tuple[Any, ...] | None:
         rows, columns = data.get("data"), data.get("columns")
         if not isinstance(rows, list) or not rows or not isinstance(rows[0], list):
             return None
-        if columns is not None and not isinstance(columns, list):
+        if columns is not None and not (
+            isinstance(columns, list) and all(isinstance(name, str) for name in columns)
+        ):
             return None
         return (SPLIT, None if columns is None else tuple(columns))
     if payload.format == RECORDS:

@@ -156,13 +156,13 @@ class Scorer:
             payload = job.payload or _decode(job)
             data = to_model_input(payload, self.schema)
             if job.learn:
-                learned = self.model.learn(data, payload.targets)
-                return json_bytes({"learned": learned})
-            return predictions_json(self.model.predict(data, params=payload.params))
+                return json_bytes({"learned": self.model.learn(data, payload.targets)})
+            predictions = self.model.predict(data, params=payload.params)
         except CairnError as exc:
             return exc
         except Exception as exc:
             return _model_failure(exc)
+        return _encoded(predictions)
 
     def _merged(self, jobs: list[Job]) -> list[bytes | BaseException]:
         payloads = [job.payload for job in jobs if job.payload is not None]
@@ -173,7 +173,7 @@ class Scorer:
             parts = None
         if parts is None or len(payloads) != len(jobs):
             return [self._one(job) for job in jobs]
-        return [predictions_json(part) for part in parts]
+        return [_encoded(part) for part in parts]
 
 
 def _decode(job: Job) -> Payload:
@@ -197,6 +197,14 @@ def _split(predictions: Any, counts: list[int]) -> list[Any] | None:
         parts.append(rows[start : start + count])
         start += count
     return parts
+
+
+def _encoded(predictions: Any) -> bytes | BaseException:
+    try:
+        return predictions_json(predictions)
+    except (TypeError, ValueError) as exc:  # the model returned what JSON cannot hold
+        _log.error("the model's predictions cannot be written as JSON", exc_info=exc)
+        return CairnError(f"the model's predictions cannot be written as JSON: {exc}")
 
 
 def _model_failure(exc: Exception) -> CairnError:
