@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,27 @@ def test_run_records_source_params_command_output_and_child_metrics(
     assert invocation["uri"] == str(project)
     assert [r.info.run_id for r in _all_runs()] == [result.run_id]  # the child made no run
     assert "training alpha=0.1" in capfd.readouterr().out  # shown live on the console
+
+
+def test_run_and_reproduce_against_a_tracking_server(
+    live_server: Any, project: Path, tmp_path: Path
+) -> None:
+    result = run(
+        str(project),
+        parameters={"label": "remote"},
+        env_manager="local",
+        tracking_uri=live_server.url,
+        echo=False,
+    )
+    assert result.succeeded, result.reason
+    client = cairn.TrackingClient(live_server.url)
+    stored = client.get_run(result.run_id)
+    assert stored.data.metrics == {"score": 0.2}  # the child logged over HTTP into the run
+    assert stored.data.params == {"alpha": "0.1", "label": "remote"}
+    logs = client.download_artifacts(result.run_id, "logs/stdout.txt", tmp_path)
+    assert Path(logs).read_text() == "training alpha=0.1 label='remote'\n"
+    again = reproduce(result.run_id, {"alpha": 2}, tracking_uri=live_server.url, echo=False)
+    assert client.get_run(again.run_id).data.metrics == {"score": 4.0}
 
 
 def test_git_source_records_commit_and_version(store: str, repo: Path, git: Git) -> None:

@@ -17,7 +17,6 @@ requirements name ``cairn-ml``), so ``cairn.log_metric`` works inside the projec
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -150,6 +149,8 @@ def local_environment() -> Environment:
 
 def cairn_requirement() -> str:
     """How to install the running Cairn elsewhere: its source folder or its released version."""
+    import importlib.metadata
+
     try:
         dist = importlib.metadata.distribution("cairn-ml")
     except importlib.metadata.PackageNotFoundError:

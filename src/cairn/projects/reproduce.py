@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import InvalidStateError, NotFoundError
@@ -12,22 +14,31 @@ from cairn.projects.environments import (
     environment_hash,
     uv_environment,
 )
-from cairn.projects.runner import EnvironmentPlan, ProjectRun, plan_environment, run
+from cairn.projects.runner import (
+    EnvironmentPlan,
+    ProjectRun,
+    announcer,
+    plan_environment,
+    run,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from cairn.projects.spec import ProjectSpec
-    from cairn.tracking.artifacts import ArtifactRepository
+    from cairn.tracking.client import TrackingClient
 
 __all__ = ["reproduce"]
 
 
-def _read(repository: ArtifactRepository, path: str) -> str | None:
-    try:
-        return repository.read_bytes(path).decode("utf-8")
-    except NotFoundError:
-        return None
+def _read(client: TrackingClient, run_id: str, path: str) -> str | None:
+    """A text artifact of the run, None when it has none at ``path``."""
+    with tempfile.TemporaryDirectory(prefix="cairn-reproduce-") as tmp:
+        try:
+            local = client.download_artifacts(run_id, path, tmp)
+        except NotFoundError:
+            return None
+        return Path(local).read_text(encoding="utf-8")
 
 
 def recorded_environment(
@@ -82,15 +93,12 @@ def reproduce(
         tracking_uri: where both runs live; the process's tracking URI otherwise.
         echo: copy the command's output to this process's stdout/stderr.
     """
-    from cairn.projects.runner import _announcer
-    from cairn.tracking.artifacts import get_artifact_repository
     from cairn.tracking.client import TrackingClient
 
-    announce = _announcer(echo)
+    announce = announcer(echo)
     client = TrackingClient(tracking_uri)
     original = client.get_run(run_id)
-    repository = get_artifact_repository(original.info.artifact_uri)
-    text = _read(repository, record.INVOCATION_ARTIFACT)
+    text = _read(client, run_id, record.INVOCATION_ARTIFACT)
     if text is None:
         raise InvalidStateError(
             f"Run '{run_id}' was not started by `cairn run`: it has no "
@@ -106,7 +114,7 @@ def reproduce(
         )
     environment = None
     if env_manager is None:
-        packages = _read(repository, record.PACKAGES_ARTIFACT)
+        packages = _read(client, run_id, record.PACKAGES_ARTIFACT)
         environment = recorded_environment(invocation, packages, announce)
     return run(
         invocation.uri,

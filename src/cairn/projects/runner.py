@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from cairn.projects.spec import ProjectSpec
     from cairn.tracking.client import TrackingClient
 
-__all__ = ["ENV_MANAGERS", "EnvironmentPlan", "ProjectRun", "run"]
+__all__ = ["ENV_MANAGERS", "EnvironmentPlan", "ProjectRun", "announcer", "plan_environment", "run"]
 
 ENV_MANAGERS = ("uv", "local")
 
@@ -74,7 +74,9 @@ class _Terminated(BaseException):
     """SIGTERM arrived before the command started."""
 
 
-def _announcer(echo: bool) -> Callable[[str], None]:
+def announcer(echo: bool) -> Callable[[str], None]:
+    """Print Cairn's own progress lines (``cairn: ...``) to stderr, unless ``echo`` is off."""
+
     def announce(message: str) -> None:
         if echo:
             print(f"cairn: {message}", file=sys.stderr, flush=True)
@@ -238,7 +240,7 @@ def run(
     """
     from cairn.tracking.client import TrackingClient, make_param
 
-    announce = _announcer(echo)
+    announce = announcer(echo)
     cwd = Path.cwd()
     client = TrackingClient(tracking_uri)
     chosen_backend = get_backend(backend, load_backend_config(backend_config))
@@ -348,18 +350,13 @@ def _child_env(
 def _record_environment(
     client: TrackingClient, run_id: str, env: Environment, invocation: record.Invocation
 ) -> None:
+    import json
     from dataclasses import replace
 
-    from cairn.tracking.artifacts import get_artifact_repository
-
     _set_tags(client, run_id, record.environment_tags(env))
-    repository = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
-    repository.write_text(
-        record.INVOCATION_ARTIFACT, replace(invocation, python=env.python).to_json()
-    )
+    invocation = replace(invocation, python=env.python)
+    client.log_text(run_id, invocation.to_json(), record.INVOCATION_ARTIFACT)
     if env.packages:
-        repository.write_text(record.PACKAGES_ARTIFACT, env.packages)
+        client.log_text(run_id, env.packages, record.PACKAGES_ARTIFACT)
     if env.spec:
-        import json
-
-        repository.write_text(record.ENVIRONMENT_SPEC_ARTIFACT, json.dumps(env.spec, indent=2))
+        client.log_text(run_id, json.dumps(env.spec, indent=2), record.ENVIRONMENT_SPEC_ARTIFACT)

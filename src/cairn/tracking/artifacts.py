@@ -451,14 +451,17 @@ class ArtifactRepository:
         return rel
 
 
-def get_artifact_repository(uri: str) -> ArtifactRepository:
+def get_artifact_repository(uri: str, tracking_uri: str | None = None) -> ArtifactRepository:
     """The artifact repository rooted at ``uri``: a local folder, ``file://``, an fsspec URL, or
-    a tracking server's artifact proxy (``mlflow-artifacts:/...``, ``http(s)://...``)."""
+    a tracking server's artifact proxy (``mlflow-artifacts:/...``, ``http(s)://...``), the
+    latter resolved against ``tracking_uri`` (default: the process's tracking URI)."""
     if uri.lower().startswith(("mlflow-artifacts:", "http://", "https://")):
         from cairn.tracking._http_artifacts import HttpArtifactRepository, is_proxy_uri
 
         if is_proxy_uri(uri):
-            return HttpArtifactRepository(uri)
+            is_server = (tracking_uri or "").lower().startswith(("http://", "https://"))
+            server = tracking_uri if is_server else None
+            return HttpArtifactRepository(uri, base_url=server)
     return ArtifactRepository(uri)
 
 

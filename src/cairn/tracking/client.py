@@ -263,7 +263,8 @@ class TrackingClient:
                     "to log artifacts"
                 )
             uri = self._artifact_uris[run_id] = info.artifact_uri
-        return get_artifact_repository(uri)
+        # `mlflow-artifacts:/` resolves against this client's server, not the process's.
+        return get_artifact_repository(uri, self.tracking_uri)
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
