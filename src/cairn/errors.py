@@ -97,7 +97,7 @@ class ModelInputError(InvalidParameterError):
 
 
 class ProjectSpecError(InvalidParameterError):
-    """An MLproject, python_env.yaml or run parameter that does not validate; names file and line."""
+    """An MLproject, python_env.yaml or parameter that does not validate; names file and line."""
 
 
 class AlreadyExistsError(CairnError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -64,12 +65,9 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 def _is_git_url(base: str) -> bool:
+    """``file://``, ``https://``, ``git+ssh://``, ``git@host:path``: anything but a local path."""
     scheme = urlsplit(base).scheme.lower()
-    return (
-        scheme in GIT_SCHEMES
-        or (scheme not in ("",) and "+" in scheme)
-        or bool(_SCP_LIKE.match(base))
-    )
+    return scheme in GIT_SCHEMES or "+" in scheme or bool(_SCP_LIKE.match(base))
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
@@ -96,8 +94,6 @@ def _git(*args: str, cwd: Path | None = None) -> str:
 
 
 def _git_env() -> dict[str, str]:
-    import os
-
     # Never prompt for credentials: a run must fail, not hang, on a private repository.
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
 
