@@ -156,7 +156,11 @@ def _run(
     return run_id
 
 
-def _chunks(plan: Plan, artifact_root: str, experiment_id: int) -> Iterator[tuple[Rows, list[str]]]:
+def row_chunks(
+    plan: Plan, artifact_root: str, experiment_id: int
+) -> Iterator[tuple[Rows, list[str]]]:
+    """The rows of ``plan`` in chunks of runs, with Cairn's column names, and the chunk's run
+    ids (bench/ui.py writes the same rows into MLflow's schema)."""
     rng = random.Random(plan.seed)
     rows, ids = Rows(), []
     for index in range(plan.runs):
@@ -188,7 +192,7 @@ def seed(store_uri: str, plan: Plan, experiment: str) -> dict[str, Any]:
         started = time.perf_counter()
         total, first, long_run = 0, "", ""
         with store.engine.connect() as conn:
-            for rows, ids in _chunks(plan, artifact_root, int(experiment_id)):
+            for rows, ids in row_chunks(plan, artifact_root, int(experiment_id)):
                 first = first or ids[0]
                 long_run = ids[-1] if plan.long_steps else ""
                 with conn.begin():

@@ -27,6 +27,8 @@ export interface GridOptions {
   /** Called with the row range in view (after each render), to load what is missing. */
   onRange?: (first: number, last: number) => void;
   rowClass?: (row: number) => string;
+  /** A row's state (loaded, selected...): a row drawn with the same state is reused. */
+  rowState?: (row: number) => string;
 }
 
 const HEADER_HEIGHT = 34;
@@ -43,6 +45,8 @@ export class VirtualGrid {
   private pinnedWidth = 0;
   private totalWidth = 0;
   private frame = 0;
+  private drawn = new Map<number, { state: string; el: HTMLElement }>();
+  private headKey = "";
 
   constructor(private options: GridOptions) {
     this.rowHeight = options.rowHeight ?? 28;
@@ -57,6 +61,10 @@ export class VirtualGrid {
 
   /** Change the number of rows (the total became known) and redraw. */
   setRowCount(count: number): void {
+    if (count === this.options.rowCount) {
+      this.schedule(); // rows that got their data redraw; the rest are kept
+      return;
+    }
     this.options.rowCount = count;
     this.layout();
   }
@@ -68,6 +76,7 @@ export class VirtualGrid {
 
   /** Redraw what is in view (new data arrived). */
   refresh(): void {
+    this.drawn.clear();
     this.schedule();
   }
 
@@ -81,6 +90,8 @@ export class VirtualGrid {
       x += column.width;
     }
     this.totalWidth = this.pinnedWidth + x;
+    this.drawn.clear();
+    this.headKey = "";
     this.inner.style.width = `${this.totalWidth}px`;
     this.inner.style.height = `${HEADER_HEIGHT + rowCount * this.rowHeight}px`;
     this.schedule();
@@ -114,13 +125,27 @@ export class VirtualGrid {
     const r0 = Math.max(0, Math.floor(this.el.scrollTop / this.rowHeight) - OVERSCAN_ROWS);
     const r1 = Math.min(rowCount - 1, Math.ceil((this.el.scrollTop + height) / this.rowHeight) + OVERSCAN_ROWS);
 
-    const headCells: Node[] = pinned.map((c) => this.headerCell(c, true));
-    headCells.push(h("div", { class: "grid-spacer", style: { width: `${spacer}px` } }));
-    for (const c of shown) headCells.push(this.headerCell(c, false));
-    this.head.replaceChildren(...headCells);
+    // Vertical scrolling keeps the header and every row still in view: only new rows are built.
+    const headKey = `${c0}:${c1}`;
+    if (headKey !== this.headKey) {
+      this.headKey = headKey;
+      this.drawn.clear();
+      const headCells: Node[] = pinned.map((c) => this.headerCell(c, true));
+      headCells.push(h("div", { class: "grid-spacer", style: { width: `${spacer}px` } }));
+      for (const c of shown) headCells.push(this.headerCell(c, false));
+      this.head.replaceChildren(...headCells);
+    }
 
     const rows: Node[] = [];
+    const drawn = new Map<number, { state: string; el: HTMLElement }>();
     for (let r = r0; r <= r1; r++) {
+      const state = this.options.rowState?.(r) ?? "";
+      const kept = this.drawn.get(r);
+      if (kept && state && kept.state === state) {
+        drawn.set(r, kept);
+        rows.push(kept.el);
+        continue;
+      }
       const cells: Node[] = [];
       let left = 0;
       for (const c of pinned) {
@@ -130,19 +155,20 @@ export class VirtualGrid {
       cells.push(h("div", { class: "grid-spacer", style: { width: `${spacer}px` } }));
       for (const c of shown) cells.push(this.bodyCell(cell(r, c), c, {}, false));
       const extra = this.options.rowClass?.(r);
-      rows.push(
-        h(
-          "div",
-          {
-            class: extra ? `grid-row ${extra}` : "grid-row",
-            role: "row",
-            "aria-rowindex": String(r + 1),
-            style: { height: `${this.rowHeight}px`, width: `${this.totalWidth}px` },
-          },
-          cells,
-        ),
+      const el = h(
+        "div",
+        {
+          class: extra ? `grid-row ${extra}` : "grid-row",
+          role: "row",
+          "aria-rowindex": String(r + 1),
+          style: { height: `${this.rowHeight}px`, width: `${this.totalWidth}px` },
+        },
+        cells,
       );
+      drawn.set(r, { state, el });
+      rows.push(el);
     }
+    this.drawn = drawn;
     this.body.style.top = `${HEADER_HEIGHT + r0 * this.rowHeight}px`;
     this.body.replaceChildren(...rows);
     if (rowCount > 0) this.options.onRange?.(r0, r1);

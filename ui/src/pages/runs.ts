@@ -202,6 +202,10 @@ export function runsPage({ params, query, outlet, signal }: RouteContext): void 
       const found = pages?.row(row);
       return found && selected.has(found.run.run_id) ? "selected" : "";
     },
+    rowState: (row) => {
+      const found = pages?.row(row);
+      return found ? (selected.has(found.run.run_id) ? "selected" : "loaded") : "";
+    },
   });
   gridHolder.append(grid.el);
 
