@@ -8,6 +8,7 @@ postgres_server  (session)  base URI of a PostgreSQL server,
                             from ``/usr/lib/postgresql/*/bin`` and removed at session end.
 postgres_uri     (function) a fresh, empty database on that server; dropped after the test.
 sqlite_uri       (function) ``sqlite:///<tmp_path>/cairn.db``.
+spark            (session)  a local[2] SparkSession (Arrow on, UI off); mark its tests slow.
 (autouse)                   ``$CAIRN_TRACKING_URI`` points into ``tmp_path``, never the repo.
 
 Tests using ``postgres_server``/``postgres_uri`` get the ``postgres`` marker automatically,
@@ -22,6 +23,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -295,3 +297,37 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+# -- Spark ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole run: the JVM takes ~10 s to start."""
+    from pyspark.sql import SparkSession
+
+    python = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # Python workers import this venv's cairn
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("cairn-tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()
+        if python is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = python
