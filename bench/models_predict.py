@@ -31,13 +31,14 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,49 +131,71 @@ def _fresh_dir(tool: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(command: Sequence[str], env: dict[str, str], cwd: Path) -> float:
+@dataclass
+class Samples:
+    """Wall and CPU seconds (user + system, children included) of each run of a command."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def _run(command: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one command: on a busy machine CPU time drifts less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise BenchError(f"`{' '.join(command)}` exited {proc.returncode}:\n{tail}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def _time_commands(
+    label: str,
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    repeats: int,
+    log: Callable[[str], None],
+) -> dict[str, Samples]:
+    """``repeats`` runs of each tool's command after one untimed run each (bytecode caches),
+    alternating which tool goes first so drift in machine load hits both alike."""
+    samples = {tool: Samples() for tool in TOOLS}
+    for repeat in range(-1, repeats):
+        for tool in TOOLS if repeat % 2 == 0 else TOOLS[::-1]:
+            with _fresh_dir(tool) as cwd:
+                wall, cpu = _run(commands[tool], env, cwd)
+            if repeat >= 0:
+                samples[tool].wall.append(wall)
+                samples[tool].cpu.append(cpu)
+            log(
+                f"{tool} {label}: {wall:.3f} s wall, {cpu:.3f} s CPU"
+                + (" (warm-up)" if repeat < 0 else "")
+            )
+    return samples
 
 
 def measure_wall(
     workload: Workload, env: dict[str, str], repeats: int, log: Callable[[str], None]
-) -> tuple[dict[str, list[float]], dict[str, Path]]:
-    """Wall times of the two commands, alternating which goes first; the last outputs."""
-    samples: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+) -> tuple[dict[str, Samples], dict[str, Path]]:
+    """Times of the two ``models predict`` commands; the paths of their outputs."""
     outputs = {
         "cairn": workload.csv.with_name("cairn-out.csv"),
         "mlflow": workload.csv.with_name("mlflow-out.json"),
     }
-    for repeat in range(-1, repeats):
-        for tool in TOOLS if repeat % 2 == 0 else TOOLS[::-1]:
-            with _fresh_dir(tool) as cwd:
-                elapsed = _run(predict_command(tool, workload, outputs[tool]), env, cwd)
-            if repeat >= 0:
-                samples[tool].append(elapsed)
-            log(f"{tool} models predict: {elapsed:.3f} s" + (" (warm-up)" if repeat < 0 else ""))
-    return samples, outputs
+    commands = {tool: predict_command(tool, workload, outputs[tool]) for tool in TOOLS}
+    return _time_commands("models predict", commands, env, repeats, log), outputs
 
 
 def measure_help(
     env: dict[str, str], repeats: int, log: Callable[[str], None]
-) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {tool: [] for tool in TOOLS}
-    for repeat in range(-1, repeats):
-        for tool in TOOLS if repeat % 2 == 0 else TOOLS[::-1]:
-            with _fresh_dir(tool) as cwd:
-                elapsed = _run([str(BIN / tool), "models", "predict", "--help"], env, cwd)
-            if repeat >= 0:
-                samples[tool].append(elapsed)
-            log(f"{tool} models predict --help: {elapsed:.3f} s")
-    return samples
+) -> dict[str, Samples]:
+    commands = {tool: [str(BIN / tool), "models", "predict", "--help"] for tool in TOOLS}
+    return _time_commands("models predict --help", commands, env, repeats, log)
 
 
 def measure_floor(
@@ -253,9 +276,14 @@ def _row(
     samples: dict[str, list[float]],
     method: str,
     problems: Sequence[str] = (),
+    cpu: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
     cairn = statistics.median(samples["cairn"])
     mlflow = statistics.median(samples["mlflow"])
+    details: dict[str, Any] = {f"{tool}_samples": values for tool, values in samples.items()}
+    if cpu is not None:
+        details |= {f"{tool}_cpu_samples": values for tool, values in cpu.items()}
+        details |= {f"{tool}_cpu_s": statistics.median(values) for tool, values in cpu.items()}
     speedup = mlflow / cairn if cairn else float("inf")
     passed = speedup >= scenario.speedup
     result = "INVALID" if problems else "PASS" if passed else "FAIL"
@@ -269,7 +297,7 @@ def _row(
         "speedup": speedup,
         "result": result,
         "method": method,
-        "details": {f"{tool}_samples": values for tool, values in samples.items()},
+        "details": details,
         "problems": list(problems),
         "error": None,
     }
@@ -312,16 +340,19 @@ def run(quick: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
     except (BenchError, subprocess.TimeoutExpired, OSError) as exc:
         return _error_rows(f"{type(exc).__name__}: {exc}")
     floors = {tool: statistics.median(values) for tool, values in floor.items()}
+    cpu = {tool: statistics.median(wall[tool].cpu) for tool in TOOLS}
     return [
         _row(
             SCENARIOS["wall"],
-            wall,
+            {tool: wall[tool].wall for tool in TOOLS},
             f"`cairn models predict -o out.csv` vs `mlflow models predict -t csv -o out.json "
-            f"--env-manager local`, process start to exit; median of {repeats} after 1 warm-up; "
-            f"of that, read + predict + write: Cairn {floors['cairn'] * 1000:.0f} ms, "
-            f"MLflow {floors['mlflow'] * 1000:.0f} ms"
+            f"--env-manager local`, process start to exit; median of {repeats} after 1 warm-up "
+            f"(CPU time: Cairn {cpu['cairn']:.2f} s, MLflow {cpu['mlflow']:.2f} s, "
+            f"{cpu['mlflow'] / cpu['cairn']:.1f}x); of that, read + predict + write: Cairn "
+            f"{floors['cairn'] * 1000:.0f} ms, MLflow {floors['mlflow'] * 1000:.0f} ms"
             + ("" if problems else "; both outputs hold the same predictions"),
             problems,
+            cpu={tool: wall[tool].cpu for tool in TOOLS},
         ),
         _row(
             SCENARIOS["floor"],
@@ -332,9 +363,10 @@ def run(quick: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
         ),
         _row(
             SCENARIOS["help"],
-            help_samples,
+            {tool: help_samples[tool].wall for tool in TOOLS},
             f"`cairn models predict --help` vs `mlflow models predict --help`; median of "
             f"{repeats} after 1 warm-up",
+            cpu={tool: help_samples[tool].cpu for tool in TOOLS},
         ),
     ]
 

@@ -225,3 +225,27 @@ def test_help_does_not_load_the_data_stack() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "--keep-columns" in proc.stdout
     assert "LOADED []" in proc.stdout
+
+
+def test_the_cairn_process_flushes_everything_before_it_ends(
+    tmp_path: Path, model_and_frame: tuple[Path, Ridge, pd.DataFrame]
+) -> None:
+    """``main`` skips the interpreter's teardown after scoring: stdout must still be whole."""
+    path, model, frame = model_and_frame
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    command = [sys.executable, "-c", "from cairn.cli import main; main()", "models", "predict"]
+    args = ["-m", str(path), "-i", str(tmp_path / "in.csv"), "--chunk-size", "100"]
+    proc = subprocess.run([*command, *args], capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    written = pcsv.read_csv(io.BytesIO(proc.stdout)).column("prediction").to_numpy()
+    np.testing.assert_array_equal(
+        written, np.concatenate([model.predict(frame[i : i + 100]) for i in range(0, 500, 100)])
+    )
+    (tmp_path / "bad.csv").write_text("x,y\n1,oops\n")
+    args = ["-m", str(path), "-i", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "o.csv")]
+    proc = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert (
+        proc.stderr
+        == f"Error: {tmp_path / 'bad.csv'}, line 2: column 'y': expected double, got 'oops'\n"
+    )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cairn.cli import skip_teardown
 from cairn.models.table_io import FORMATS, STDIO
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def predict(
         )
     if output_path != STDIO:
         click.echo(f"Wrote {rows:,} predictions to {output_path}", err=True)
+    skip_teardown()  # everything is written and closed
 
 
 @contextlib.contextmanager
