@@ -269,10 +269,11 @@ def test_a_large_file_is_read_a_block_at_a_time(tmp_path: Path, regressor: Path)
         on_progress=reports.append,
     )
     assert len(reports) == 1 + 40
-    # pyarrow reads up to 32 blocks ahead: far from the whole file when the first chunk is done.
+    # The first chunk spans ~10 blocks and pyarrow queues at most 32 more (its background
+    # read-ahead): a small part of the file has been read when the first chunk is scored.
     size = source.stat().st_size
     assert size > 1_500_000
-    assert 0 < reports[1].bytes_read < 40 * 4096 < size
+    assert 0 < reports[1].bytes_read < 100 * 4096 < size / 4
     assert [r.bytes_read for r in reports] == sorted(r.bytes_read for r in reports)
 
 
