@@ -354,9 +354,14 @@ def _record_environment(
     from dataclasses import replace
 
     _set_tags(client, run_id, record.environment_tags(env))
-    invocation = replace(invocation, python=env.python)
-    client.log_text(run_id, invocation.to_json(), record.INVOCATION_ARTIFACT)
+    files = {record.INVOCATION_ARTIFACT: replace(invocation, python=env.python).to_json()}
     if env.packages:
-        client.log_text(run_id, env.packages, record.PACKAGES_ARTIFACT)
+        files[record.PACKAGES_ARTIFACT] = env.packages
     if env.spec:
-        client.log_text(run_id, json.dumps(env.spec, indent=2), record.ENVIRONMENT_SPEC_ARTIFACT)
+        files[record.ENVIRONMENT_SPEC_ARTIFACT] = json.dumps(env.spec, indent=2)
+    with tempfile.TemporaryDirectory(prefix="cairn-record-") as tmp:
+        for name, text in files.items():
+            path = Path(tmp, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        client.log_artifacts(run_id, tmp)  # one upload for all of them
