@@ -395,6 +395,8 @@ def _runs_page(browser: Browser, store: Store, server: Server, query: str = "") 
     page = _open(browser)
     page.goto(f"{server.url}/experiments/{store.experiment_id}{query}")
     page.wait_for_selector(CAIRN_RUN_ROW)
+    # The count arrives after the first rows; until then the table ends a page past them.
+    page.wait_for_function("() => !document.querySelector('.status').textContent.includes('+')")
     return page
 
 

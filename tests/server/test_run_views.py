@@ -82,9 +82,10 @@ def test_pages_hold_what_runs_search_finds_in_its_order(
     experiment_id, _ = _seed(client)
     query = {"experiment_ids": [experiment_id], "filter": filter_string, "order_by": order_by}
     expected = _search_ids(client, **query, max_results=100)
-    first = _table(client, **query, max_results=5, with_total=True)
+    first = _table(client, **query, max_results=5)
     second = _table(client, **query, max_results=100, page_token=first["next_page_token"])
-    assert first["total"] == len(expected)
+    counted = {key: value for key, value in query.items() if key != "order_by"}
+    assert client.post(f"{CAIRN}/runs/count", json=counted).json() == {"total": len(expected)}
     assert [r["run_id"] for r in first["runs"] + second["runs"]] == expected
     assert "next_page_token" not in second
     window = _table(client, **query, max_results=3, offset=2)

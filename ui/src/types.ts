@@ -65,7 +65,6 @@ export interface RunTablePage {
   params: ColumnValues;
   metrics: ColumnValues;
   tags: ColumnValues;
-  total?: number;
   next_page_token?: string;
 }
 

@@ -418,6 +418,24 @@ def test_sorting_on_a_filtered_metric_matches_the_general_plan(
     assert fast, "the filter should match some runs"
 
 
+@pytest.mark.parametrize("filter_text", [None, "params.alpha != 'x'", "tags.team ILIKE 'vision%'"])
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_sorting_by_one_metric_matches_the_general_plan_page_by_page(
+    engine: sa.Engine, filter_text: str | None, direction: str
+) -> None:
+    """One metric clause takes the two-arm plan (values first, then missing and NaN); a second
+    clause that changes nothing (the tie-break) forces the general outer-join plan."""
+    general = run_ids(
+        engine, filter_text, [f"metrics.mae {direction}", "attributes.start_time DESC"]
+    )
+    for limit in (1, 2, 4):
+        pages = [
+            run_ids(engine, filter_text, [f"metrics.mae {direction}"], offset=o, limit=limit)
+            for o in range(0, 12, limit)
+        ]
+        assert [run_id for page in pages for run_id in page] == general
+
+
 @pytest.mark.parametrize("order_by", [[], ["metrics.mae DESC"], ["params.alpha", "tags.team"]])
 def test_pages_cover_every_run_once_in_order(engine: sa.Engine, order_by: list[str]) -> None:
     full = run_ids(engine, order_by=order_by)

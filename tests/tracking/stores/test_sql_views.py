@@ -116,10 +116,10 @@ def test_run_table_pages_sort_and_count_on_both_databases(store: SqlStore) -> No
         ["params.p DESC"],
         1,
         2,
-        True,
         {"params": ["p"], "metrics": None, "tags": []},
     )
-    assert page.total == 4  # m is 1 or 2 for i in 1, 2, 4, 5
+    # m is 1 or 2 for i in 1, 2, 4, 5
+    assert views.count_runs([experiment_id], "metrics.m >= 1", ViewType.ACTIVE_ONLY) == 4
     assert [run["name"] for run in page.runs] == ["r4", "r2"]
     assert page.columns["params"] == {"p": ["4", "2"]}
     assert page.columns["metrics"] == {"m": [1.0, 2.0]}

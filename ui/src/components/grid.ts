@@ -27,12 +27,13 @@ export interface GridOptions {
   /** Called with the row range in view (after each render), to load what is missing. */
   onRange?: (first: number, last: number) => void;
   rowClass?: (row: number) => string;
-  /** A row's state (loaded, selected...): a row drawn with the same state is reused. */
+  /** A row's state (loaded, selected...): a row drawn with the same state is reused; "" means
+   * not loaded yet, drawn as one placeholder instead of a cell per column. */
   rowState?: (row: number) => string;
 }
 
 const HEADER_HEIGHT = 34;
-const OVERSCAN_ROWS = 8;
+const OVERSCAN_ROWS = 4;
 const OVERSCAN_PX = 200;
 
 export class VirtualGrid {
@@ -146,6 +147,10 @@ export class VirtualGrid {
         rows.push(kept.el);
         continue;
       }
+      if (this.options.rowState && !state) {
+        rows.push(this.placeholderRow(r));
+        continue;
+      }
       const cells: Node[] = [];
       let left = 0;
       for (const c of pinned) {
@@ -172,6 +177,19 @@ export class VirtualGrid {
     this.body.style.top = `${HEADER_HEIGHT + r0 * this.rowHeight}px`;
     this.body.replaceChildren(...rows);
     if (rowCount > 0) this.options.onRange?.(r0, r1);
+  }
+
+  private placeholderRow(row: number): HTMLElement {
+    return h(
+      "div",
+      {
+        class: "grid-row",
+        role: "row",
+        "aria-rowindex": String(row + 1),
+        style: { height: `${this.rowHeight}px`, width: `${this.totalWidth}px` },
+      },
+      h("div", { class: "grid-cell pinned loading", style: { width: `${this.pinnedWidth}px`, left: "0px" } }, "…"),
+    );
   }
 
   private headerCell(column: GridColumn, pinned: boolean): HTMLElement {

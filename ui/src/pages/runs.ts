@@ -63,11 +63,18 @@ function columnFromId(id: string): Column | null {
   return null;
 }
 
-/** The pages of one query, fetched by offset as the view needs them. */
+// Keys of recent runs per experiment, kept across sort and filter changes (each remounts).
+const sampledKeys = new Map<string, ColumnKeys>();
+
+/** The pages of one query, fetched by offset as the view needs them. The count comes apart
+ * (with a filter it reads every run), so first rows never wait for it; until it does, the
+ * table reaches one page past what is loaded. */
 class RunPages {
   readonly pages = new Map<number, RunTablePage>();
   private readonly pending = new Set<number>();
   private wanted: [number, number] = [0, 0];
+  private loaded = 0; // rows up to the end of the furthest page loaded
+  private more = true; // that page said more rows follow
   total: number | null = null;
 
   constructor(
@@ -84,6 +91,15 @@ class RunPages {
     return run && page ? { run, page, at } : undefined;
   }
 
+  /** Rows the table should have now: the total, or what is loaded plus a page. */
+  rows(): number {
+    return this.total ?? this.loaded + (this.more ? PAGE : 0);
+  }
+
+  counting(): boolean {
+    return this.total === null;
+  }
+
   ensure(first: number, last: number): void {
     this.wanted = [first, last];
     for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) {
@@ -97,11 +113,18 @@ class RunPages {
     try {
       const result = await post<RunTablePage>(
         `${CAIRN}/runs/table`,
-        { ...this.body, offset: page * PAGE, max_results: PAGE, with_total: this.total === null },
+        { ...this.body, offset: page * PAGE, max_results: PAGE },
         this.signal,
       );
-      if (result.total !== undefined) this.total = result.total;
       this.pages.set(page, result);
+      const end = result.offset + result.runs.length;
+      if (end >= this.loaded) {
+        this.loaded = end;
+        this.more = result.next_page_token !== undefined;
+      }
+      if (this.total === null && !result.next_page_token && (result.runs.length || page === 0)) {
+        this.total = end; // the last page: the count is known
+      } else if (page === 0 && this.total === null) void this.count();
       this.onPage();
     } catch (error) {
       if (!isAbort(error)) this.onError(error);
@@ -110,6 +133,17 @@ class RunPages {
       this.pending.delete(page);
     }
     this.ensure(...this.wanted);
+  }
+
+  private async count(): Promise<void> {
+    const { experiment_ids, filter } = this.body;
+    try {
+      const found = await post<{ total: number }>(`${CAIRN}/runs/count`, { experiment_ids, filter }, this.signal);
+      this.total = found.total;
+      this.onPage();
+    } catch (error) {
+      if (!isAbort(error)) this.onError(error);
+    }
   }
 }
 
@@ -293,10 +327,12 @@ export function runsPage({ params, query, outlet, signal }: RouteContext): void 
       body,
       signal,
       () => {
-        const total = pages?.total ?? 0;
-        status.textContent = `${count(total)} run${total === 1 ? "" : "s"}${filter ? " match" : ""}`;
-        if (total === 0) fill(gridHolder, h("p", { class: "empty muted" }, filter ? "No runs match this filter." : "No runs in this experiment yet."));
-        grid.setRowCount(total);
+        if (!pages) return;
+        const rows = pages.rows();
+        const counted = pages.counting() ? `${count(pages.rows() - PAGE)}+` : count(rows);
+        status.textContent = `${counted} run${rows === 1 ? "" : "s"}${filter ? " match" : ""}`;
+        if (rows === 0) fill(gridHolder, h("p", { class: "empty muted" }, filter ? "No runs match this filter." : "No runs in this experiment yet."));
+        grid.setRowCount(rows);
         fill(filterError);
       },
       (error) => {
@@ -312,29 +348,39 @@ export function runsPage({ params, query, outlet, signal }: RouteContext): void 
     pages.ensure(0, 40);
   }
 
-  // Column keys: a quick sample of recent runs first (enough for the default view), then every
-  // key of the experiment for the chooser.
+  // Column keys: those of the latest runs decide the default columns (quick on any experiment);
+  // every key of the experiment (a scan of the key tables) is read when the chooser opens.
   const keyQuery = { experiment_ids: experimentId };
-  void get<ColumnKeys>(`${CAIRN}/runs/columns`, { ...keyQuery, sample: KEY_SAMPLE }, signal)
-    .then((keys) => {
-      known = keys;
-      start();
-      return get<ColumnKeys>(`${CAIRN}/runs/columns`, keyQuery, signal);
-    })
-    .then((keys) => {
-      known = keys;
-      if (!chooser.hidden) renderChooser();
-    })
-    .catch((error: unknown) => {
-      if (isAbort(error)) return;
-      fill(messages, errorBox(messageOf(error)));
-      if (!pages) start();
-    });
+  const cached = sampledKeys.get(experimentId);
+  if (cached) {
+    known = cached;
+    start();
+  } else {
+    get<ColumnKeys>(`${CAIRN}/runs/columns`, { ...keyQuery, sample: KEY_SAMPLE }, signal)
+      .then((keys) => {
+        sampledKeys.set(experimentId, keys);
+        known = keys;
+        start();
+      })
+      .catch((error: unknown) => {
+        if (isAbort(error)) return;
+        fill(messages, errorBox(messageOf(error)));
+        start();
+      });
+  }
 
   columnsButton.addEventListener("click", () => {
     chooser.hidden = !chooser.hidden;
     columnsButton.setAttribute("aria-expanded", String(!chooser.hidden));
-    if (!chooser.hidden) renderChooser();
+    if (chooser.hidden) return;
+    renderChooser();
+    if (known.complete) return;
+    get<ColumnKeys>(`${CAIRN}/runs/columns`, keyQuery, signal)
+      .then((keys) => {
+        known = keys;
+        if (!chooser.hidden) renderChooser();
+      })
+      .catch((error: unknown) => isAbort(error) || fill(messages, errorBox(messageOf(error))));
   });
 
   function renderChooser(): void {

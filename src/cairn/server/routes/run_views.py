@@ -1,10 +1,11 @@
 """Cairn's run-table endpoints for the web UI, under ``/api/2.0/cairn``.
 
 ``runs/table`` pages through exactly what ``runs/search`` finds, in the same order, but as
-columns holding only the keys the table shows, with the total on request and a plain
-``offset`` so a virtualized table can fetch any window (a page of wide runs through
-``runs/search`` is megabytes). ``runs/columns`` lists an experiment's keys and
-``experiments/activity`` counts runs per experiment.
+columns holding only the keys the table shows, with a plain ``offset`` so a virtualized table
+can fetch any window (a page of wide runs through ``runs/search`` is megabytes).
+``runs/count`` counts the matches apart from the pages, so a filter's first rows never wait
+for it. ``runs/columns`` lists an experiment's keys and ``experiments/activity`` counts runs
+per experiment.
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ Views = Annotated[ViewQueries, Depends(_views)]
 router = APIRouter(prefix=CAIRN_API, tags=["cairn web UI"], route_class=JSONRoute)
 
 
-class RunTableRequest(Request):
+class RunQuery(Request):
     experiment_ids: list[str]
     filter: str | None = None
     run_view_type: ViewType = ViewType.ACTIVE_ONLY
+
+
+class RunTableRequest(RunQuery):
     order_by: list[str] = []
     max_results: int = DEFAULT_PAGE
     offset: int | None = None  # wins over page_token: a window anywhere in the result
     page_token: str | None = None
-    with_total: bool = False
     params: list[str] | None = None  # None: every key the page's runs have
     metrics: list[str] | None = None
     tags: list[str] | None = None
@@ -65,7 +68,6 @@ def run_table(body: RunTableRequest, views: Views) -> dict[str, Any]:
         body.order_by,
         offset,
         body.max_results,
-        body.with_total,
         {"params": body.params, "metrics": body.metrics, "tags": body.tags},
     )
     runs = [
@@ -88,11 +90,14 @@ def run_table(body: RunTableRequest, views: Views) -> dict[str, Any]:
         "metrics": {k: _metric_json(v) for k, v in table.columns["metrics"].items()},
         "tags": table.columns["tags"],
     }
-    if table.total is not None:
-        out["total"] = table.total
     if table.has_more:
         out["next_page_token"] = encode_token(table.offset + len(runs))
     return out
+
+
+@router.post("/runs/count")
+def run_count(body: RunQuery, views: Views) -> dict[str, Any]:
+    return {"total": views.count_runs(body.experiment_ids, body.filter, body.run_view_type)}
 
 
 @router.get("/runs/columns")

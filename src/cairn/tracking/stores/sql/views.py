@@ -69,7 +69,6 @@ class RunTable:
     offset: int
     runs: list[dict[str, Any]]
     columns: dict[str, dict[str, list[Any]]]
-    total: int | None
     has_more: bool
 
 
@@ -178,7 +177,6 @@ class ViewQueries:
         order_by: Sequence[str],
         offset: int,
         limit: int,
-        with_total: bool,
         keys: dict[str, list[str] | None],
     ) -> RunTable:
         """A page of the runs ``search_runs`` would return, in the same order, as columns.
@@ -207,14 +205,22 @@ class ViewQueries:
         with self._read() as conn:
             run_ids = list(conn.execute(query).scalars())
             has_more = len(run_ids) > limit
-            run_ids = run_ids[:limit]
-            total = None
-            if with_total:
-                matching = select_run_ids(ids, parsed, view_type, [], 0, 1).limit(None)
-                counted = sa.select(sa.func.count()).select_from(matching.subquery())
-                total = int(conn.execute(counted).scalar_one())
-            runs, columns = self._load_page(conn, run_ids, keys)
-        return RunTable(offset, runs, columns, total, has_more)
+            runs, columns = self._load_page(conn, run_ids[:limit], keys)
+        return RunTable(offset, runs, columns, has_more)
+
+    def count_runs(
+        self, experiment_ids: Sequence[str], filter_string: str | None, view_type: ViewType
+    ) -> int:
+        """How many runs ``search_runs`` would find. Apart from the pages: with a filter it
+        evaluates every run, where a page stops at its last row."""
+        from cairn.tracking.search import parse_filter
+        from cairn.tracking.stores.sql.search import select_run_ids
+
+        ids = _experiment_keys(experiment_ids)
+        matching = select_run_ids(ids, parse_filter(filter_string), view_type, [], 0, 1)
+        counted = sa.select(sa.func.count()).select_from(matching.limit(None).subquery())
+        with self._read() as conn:
+            return int(conn.execute(counted).scalar_one())
 
     def _load_page(
         self, conn: Connection, run_ids: list[str], keys: dict[str, list[str] | None]
