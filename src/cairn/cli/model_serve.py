@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import socket
     from collections.abc import Iterator
 
+    from cairn.models.serving.app import ScoringApp
+
 __all__ = ["dockerfile", "dockerfile_text", "serve"]
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -113,11 +115,9 @@ def run_scoring_server(
     """Serve the model in ``folder`` on ``sock`` until SIGINT/SIGTERM."""
     import uvicorn
 
-    from cairn.models.serving.app import create_scoring_app
-
-    factory = functools.partial(create_scoring_app, str(folder), settings)
+    factory = functools.partial(_serving_app, str(folder), settings)
     if workers == 1:
-        app = create_scoring_app(str(folder), settings)
+        app = factory()
         routes = "/invocations, /learn" if app.model.supports_learning else "/invocations"
     else:
         from cairn.models.mlmodel import Model
@@ -155,6 +155,20 @@ def run_scoring_server(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_quietly)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serving_app(folder: str, settings: ScoringSettings) -> ScoringApp:
+    """The app of one server process (the factory each worker calls)."""
+    import gc
+
+    from cairn.models.serving.app import create_scoring_app
+
+    app = create_scoring_app(folder, settings)
+    # What is loaded now (libraries, the model) lives as long as the process: frozen, it is
+    # left out of the collector's full passes, which would walk it in the middle of requests.
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 @contextlib.contextmanager

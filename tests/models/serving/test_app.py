@@ -365,6 +365,24 @@ def test_warm_up_without_example_uses_a_row_from_the_signature(
     assert b'"columns":["a","b","c","d"]' in body
 
 
+def test_start_up_sends_the_warm_up_request_through_the_http_path(
+    sklearn_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_scoring_app(sklearn_dir)
+    seen: list[int] = []
+    predict = app.model.predict
+
+    def counting(data: Any, params: Any = None) -> Any:
+        seen.append(len(data))
+        return predict(data, params=params)
+
+    monkeypatch.setattr(app.model, "predict", counting)
+    with serving(app) as running:
+        assert seen == [3, 3]  # the saved 3-row example, twice, before the first connection
+        assert len(running.predictions(SPLIT_OK)) == 1
+    assert seen == [3, 3, 1]
+
+
 def test_model_without_example_or_signature_still_serves(tmp_path: Path) -> None:
     class Constant(cairn.pyfunc.PythonModel):
         def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:

@@ -94,7 +94,7 @@ def create_scoring_app(
         model = load_model(model)
     app = ScoringApp(model, settings or ScoringSettings())
     if app.settings.warm_up:
-        app.warmed_up = warm_up(app.scorer)
+        app.warm_up_body = warm_up(app.scorer)
     return app
 
 
@@ -105,9 +105,14 @@ class ScoringApp:
         self.model = model
         self.settings = settings
         self.scorer = Scorer(model, micro_batching=settings.micro_batching)
-        self.warmed_up = False
+        self.warm_up_body: bytes | None = None  # scored at start-up; sent again at lifespan
         self._timeout = settings.timeout_seconds if settings.timeout_seconds > 0 else None
         self._version = __version__.encode()
+
+    @property
+    def warmed_up(self) -> bool:
+        """Whether the model scored a warm-up request at start-up."""
+        return self.warm_up_body is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -163,11 +168,36 @@ class ScoringApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.warm_up_body is not None:
+                    for _ in range(2):
+                        await self._http(
+                            _warm_up_scope(self.warm_up_body), _body(self.warm_up_body), _ignore
+                        )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.scorer.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _warm_up_scope(body: bytes) -> Scope:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": "/invocations",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+    }
+
+
+def _body(body: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _ignore(message: Message) -> None:
+    return None
 
 
 def _headers(scope: Scope) -> tuple[str | None, int | None]:

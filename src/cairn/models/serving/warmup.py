@@ -2,8 +2,10 @@
 
 The first prediction imports modules lazily, fills caches and starts the worker thread; done
 at start-up through the same path requests take, the first real request is as fast as later
-ones. The request is the model's saved serving example, else one row built from its
-signature, else there is nothing to score and only the path's imports are warm.
+ones. The app sends the same request through its HTTP handler again on the server's own event
+loop before the server accepts connections, so the asynchronous path is warm too. The request
+is the model's saved serving example, else one row built from its signature, else there is
+nothing to score and only the path's imports are warm.
 """
 
 from __future__ import annotations
@@ -80,19 +82,19 @@ def _zeros(shape: list[int], dtype: str) -> Any:
     return value
 
 
-def warm_up(scorer: Scorer) -> bool:
-    """Score the warm-up request twice on the worker thread; False if none or it failed."""
+def warm_up(scorer: Scorer) -> bytes | None:
+    """Score the warm-up request twice on the worker thread; the body, or None if none or failed."""
     body = warm_up_body(scorer.model)
     if body is None:
         _log.warning(
             "the model has no input example and no signature: nothing to warm up with, "
             "so the first request may be slower than later ones"
         )
-        return False
+        return None
     try:
         for _ in range(2):  # the second call meets caches the first one filled
             scorer.run_now(Job(learn=False, payload=decode_json(body)))
     except CairnError as exc:
         _log.warning("warm-up request failed (the server still starts): %s", exc.message)
-        return False
-    return True
+        return None
+    return body
