@@ -12,17 +12,18 @@ the two outputs are compared afterwards. Figures:
 - ``wall``: the whole command, process start to exit, as a user runs it; median of N runs
   after one untimed run each (it writes the bytecode caches). Target: Cairn takes at most a
   third of MLflow's time.
-- ``floor``: read + predict + write inside one warm process with the model already loaded,
-  median of N: Cairn's ``predict_file``; for MLflow the three steps ``mlflow models predict``
-  runs (``parse_csv_input``, ``PyFuncModel.predict``, ``predictions_to_json``). Start-up is
-  the difference between ``wall`` and ``floor``.
+- ``floor``: read + predict + write inside one warm process that has loaded both tools and
+  the model, the two tools' runs interleaved, median of N: Cairn's ``predict_file``; for
+  MLflow the three steps ``mlflow models predict`` runs (``parse_csv_input``,
+  ``PyFuncModel.predict``, ``predictions_to_json``). Start-up is ``wall`` minus ``floor``.
 - ``help``: ``models predict --help``, the CLI's own start-up.
 
 Every process starts in a fresh temporary directory with both tools' variables dropped from
 its environment (as in ``bench/tracking.py``), MLflow's telemetry off and bytecode caches in a
 folder of this invocation. ``run(quick)`` returns one dict per figure (the shape of
 ``bench/models_serve.py``'s); ``bench/models.py`` collects them. Run as a script, this module
-prints the table. ``--floor-worker`` is the in-process measurement, run in a subprocess.
+prints the table (CPU seconds, steadier than wall time on a busy machine, are in the notes
+and the JSON). ``--floor-worker`` is the in-process measurement, run in a subprocess.
 """
 
 from __future__ import annotations
@@ -200,59 +201,56 @@ def measure_help(
 
 def measure_floor(
     workload: Workload, env: dict[str, str], repeats: int, log: Callable[[str], None]
-) -> dict[str, list[float]]:
-    samples = {}
+) -> dict[str, Samples]:
+    """Both tools' data path in one subprocess, runs interleaved so load drift hits both."""
+    with _fresh_dir("floor") as cwd:
+        result = cwd / "result.json"
+        script = str(Path(__file__).resolve())
+        args = [str(workload.model), str(workload.csv), str(repeats), str(result)]
+        _run([sys.executable, script, "--floor-worker", *args], env, cwd)
+        raw = json.loads(result.read_text())
+    samples = {tool: Samples(raw[tool]["wall"], raw[tool]["cpu"]) for tool in TOOLS}
     for tool in TOOLS:
-        with _fresh_dir(tool) as cwd:
-            result = cwd / "result.json"
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--floor-worker",
-                tool,
-                str(workload.model),
-                str(workload.csv),
-                str(repeats),
-                str(result),
-            ]
-            _run(command, env, cwd)
-            samples[tool] = json.loads(result.read_text())["samples"]
-        log(f"{tool} floor: {statistics.median(samples[tool]) * 1000:.1f} ms")
+        log(
+            f"{tool} read + predict + write: {statistics.median(samples[tool].wall) * 1000:.1f} "
+            f"ms wall, {statistics.median(samples[tool].cpu) * 1000:.1f} ms CPU"
+        )
     return samples
 
 
-def floor_worker(tool: str, model: str, csv: str, repeats: int, result: str) -> None:
-    """In this process: load the model, then time read + predict + write ``repeats + 1`` times
-    (the first, untimed, warms caches)."""
-    out = Path(result).with_name("out.csv" if tool == "cairn" else "out.json")
-    if tool == "cairn":
-        import cairn.pyfunc
-        from cairn.models.batch import predict_file
+def floor_worker(model: str, csv: str, repeats: int, result: str) -> None:
+    """Load both tools and the model in this process, then time each tool's read + predict +
+    write ``repeats`` times, alternating which goes first, after one untimed run each."""
+    import mlflow.pyfunc
+    from mlflow.pyfunc.scoring_server import parse_csv_input, predictions_to_json
 
-        loaded = cairn.pyfunc.load_model(model)
+    import cairn.pyfunc
+    from cairn.models.batch import predict_file
 
-        def once() -> None:
-            predict_file(loaded, csv, out)
+    folder = Path(result).parent
+    cairn_model = cairn.pyfunc.load_model(model)
+    mlflow_model = mlflow.pyfunc.load_model(model)
 
-    else:
-        import mlflow.pyfunc
-        from mlflow.pyfunc.scoring_server import parse_csv_input, predictions_to_json
+    def cairn_once() -> None:
+        predict_file(cairn_model, csv, folder / "out.csv")
 
-        loaded = mlflow.pyfunc.load_model(model)
+    def mlflow_once() -> None:
+        frame = parse_csv_input(csv)
+        predictions = mlflow_model.predict(frame)
+        with open(folder / "out.json", "w") as handle:
+            predictions_to_json(predictions, handle)
 
-        def once() -> None:
-            frame = parse_csv_input(csv)
-            predictions = loaded.predict(frame)
-            with open(out, "w") as handle:
-                predictions_to_json(predictions, handle)
-
-    samples = []
-    for repeat in range(repeats + 1):
-        start = time.perf_counter()
-        once()
-        if repeat:
-            samples.append(time.perf_counter() - start)
-    Path(result).write_text(json.dumps({"samples": samples}))
+    runs = {"cairn": cairn_once, "mlflow": mlflow_once}
+    samples: dict[str, dict[str, list[float]]] = {t: {"wall": [], "cpu": []} for t in TOOLS}
+    for repeat in range(-1, repeats):
+        for tool in TOOLS if repeat % 2 == 0 else TOOLS[::-1]:
+            cpu = time.process_time()
+            start = time.perf_counter()
+            runs[tool]()
+            if repeat >= 0:
+                samples[tool]["wall"].append(time.perf_counter() - start)
+                samples[tool]["cpu"].append(time.process_time() - cpu)
+    Path(result).write_text(json.dumps(samples))
 
 
 def compare_outputs(outputs: dict[str, Path]) -> list[str]:
@@ -339,27 +337,27 @@ def run(quick: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
             help_samples = measure_help(env, repeats, log)
     except (BenchError, subprocess.TimeoutExpired, OSError) as exc:
         return _error_rows(f"{type(exc).__name__}: {exc}")
-    floors = {tool: statistics.median(values) for tool, values in floor.items()}
-    cpu = {tool: statistics.median(wall[tool].cpu) for tool in TOOLS}
+    floors = {tool: statistics.median(floor[tool].wall) for tool in TOOLS}
     return [
         _row(
             SCENARIOS["wall"],
             {tool: wall[tool].wall for tool in TOOLS},
             f"`cairn models predict -o out.csv` vs `mlflow models predict -t csv -o out.json "
-            f"--env-manager local`, process start to exit; median of {repeats} after 1 warm-up "
-            f"(CPU time: Cairn {cpu['cairn']:.2f} s, MLflow {cpu['mlflow']:.2f} s, "
-            f"{cpu['mlflow'] / cpu['cairn']:.1f}x); of that, read + predict + write: Cairn "
-            f"{floors['cairn'] * 1000:.0f} ms, MLflow {floors['mlflow'] * 1000:.0f} ms"
+            f"--env-manager local`, process start to exit; median of {repeats} after 1 warm-up; "
+            f"of that, read + predict + write: Cairn {floors['cairn'] * 1000:.0f} ms, MLflow "
+            f"{floors['mlflow'] * 1000:.0f} ms"
             + ("" if problems else "; both outputs hold the same predictions"),
             problems,
             cpu={tool: wall[tool].cpu for tool in TOOLS},
         ),
         _row(
             SCENARIOS["floor"],
-            floor,
-            "one warm process, model loaded: Cairn predict_file (pyarrow CSV -> pandas -> "
-            "predict -> pyarrow CSV) vs MLflow parse_csv_input + predict + predictions_to_json; "
-            f"median of {len(floor['cairn'])} after 1 untimed",
+            {tool: floor[tool].wall for tool in TOOLS},
+            "one warm process holding both tools and the loaded model, runs interleaved: Cairn "
+            "predict_file (pyarrow CSV -> pandas -> predict -> pyarrow CSV) vs MLflow "
+            "parse_csv_input + predict + predictions_to_json; median of "
+            f"{len(floor['cairn'].wall)} after 1 untimed each",
+            cpu={tool: floor[tool].cpu for tool in TOOLS},
         ),
         _row(
             SCENARIOS["help"],
@@ -398,6 +396,13 @@ def render_notes(rows: Sequence[dict[str, Any]]) -> str:
             notes.append(f"- {row['name']}: ERROR\n    " + row["error"].replace("\n", "\n    "))
             continue
         notes.append(f"- {row['name']}: {row['method']}")
+        details = row["details"]
+        if "cairn_cpu_s" in details:
+            cairn, mlflow = details["cairn_cpu_s"], details["mlflow_cpu_s"]
+            notes.append(
+                f"  CPU time (user + system): Cairn {_harness.figure(cairn, 's')}, MLflow "
+                f"{_harness.figure(mlflow, 's')}, {mlflow / cairn:.1f}x"
+            )
         notes.extend(f"  ! {problem}" for problem in row["problems"])
     return "\n".join(notes)
 
@@ -407,11 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    parser.add_argument("--floor-worker", nargs=5, metavar="ARG", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-worker", nargs=4, metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor_worker:
-        tool, model, csv, repeats, result = args.floor_worker
-        floor_worker(tool, model, csv, int(repeats), result)
+        model, csv, repeats, result = args.floor_worker
+        floor_worker(model, csv, int(repeats), result)
         return 0
     env = _harness.environment()
     print(
