@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -454,7 +453,7 @@ class TableWriter:
             raise InvalidParameterError(f"{target} is a folder; name the output file")
         if not target.parent.is_dir():
             raise NotFoundError(f"cannot write {target}: folder {target.parent} does not exist")
-        self._temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+        self._temp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.partial")
         try:
             sink = pa.OSFile(str(self._temp), mode="w")
         except OSError as exc:
