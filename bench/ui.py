@@ -179,6 +179,7 @@ class Row:
     scenario: Scenario
     samples: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    timed_out: set[str] = field(default_factory=set)  # never shown within PAGE_TIMEOUT_MS
 
 
 # -- stores -------------------------------------------------------------------------------------
@@ -538,8 +539,16 @@ def _sample(
 ) -> None:
     if store.tool in row.errors:
         return
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     try:
         value = MEASURES[row.scenario.name](browser, store, server)
+    except PageTimeout:
+        # A page that never shows is a figure (over the limit), not a failure to measure.
+        row.timed_out.add(store.tool)
+        row.errors[store.tool] = f"not shown within {PAGE_TIMEOUT_MS // 1000} s"
+        _log(options, f"  {row.scenario.name} {store.tool}: {row.errors[store.tool]}")
+        return
     except Exception as exc:  # any failure is reported in the table, not raised
         row.errors[store.tool] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         _log(options, f"  {row.scenario.name} {store.tool}: ERROR {row.errors[store.tool]}")
@@ -551,6 +560,8 @@ def _sample(
 
 
 def _figure(row: Row, tool: str) -> str:
+    if tool in row.timed_out:
+        return f"> {PAGE_TIMEOUT_MS // 1000} s"
     if tool in row.errors:
         return "ERROR"
     samples = row.samples.get(tool)
@@ -558,6 +569,8 @@ def _figure(row: Row, tool: str) -> str:
 
 
 def verdict(row: Row) -> str:
+    if "cairn" in row.timed_out:
+        return "FAIL"
     if "cairn" in row.errors:
         return "ERROR"
     samples = row.samples.get("cairn")
@@ -570,11 +583,11 @@ def table(rows: Sequence[Row]) -> str:
     lines = []
     for row in rows:
         cairn, mlflow = row.samples.get("cairn"), row.samples.get("mlflow")
-        ratio = (
-            f"{statistics.median(mlflow) / statistics.median(cairn):.1f}x"
-            if cairn and mlflow
-            else "-"
-        )
+        ratio = "-"
+        if cairn and mlflow:
+            ratio = f"{statistics.median(mlflow) / statistics.median(cairn):.1f}x"
+        elif cairn and "mlflow" in row.timed_out:
+            ratio = f"> {PAGE_TIMEOUT_MS / 1000 / statistics.median(cairn):.0f}x"
         target = (
             f"<= {_harness.figure(row.scenario.target_s, 's')}" if row.scenario.target_s else "-"
         )
@@ -638,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "target_s": r.scenario.target_s,
                             "samples": r.samples,
                             "errors": r.errors,
+                            "timed_out": sorted(r.timed_out),
                             "result": verdict(r),
                         }
                         for r in rows

@@ -47,6 +47,7 @@ START_TIMEOUT_S = 30
 HOSTILE_NAME = "<img src=x onerror=\"document.title='pwned'\">"
 MODEL = "e2e-prices"
 SERIES_RGB = (47, 111, 222)  # the first series colour of the charts (ui/src/components/chart.ts)
+RIDGE_GROUP_RGB = (232, 89, 12)  # the second
 
 
 @dataclass
@@ -240,8 +241,8 @@ def _wait_rows(page: Page, count: int) -> None:
     )
 
 
-def _series_pixels(page: Page, selector: str) -> int:
-    """Pixels of the first series colour on the canvas under ``selector``."""
+def _series_pixels(page: Page, selector: str, rgb: tuple[int, int, int] = SERIES_RGB) -> int:
+    """Pixels of a series colour (the first, by default) on the canvas under ``selector``."""
     count: int = page.eval_on_selector(
         selector,
         """(canvas, rgb) => {
@@ -254,7 +255,7 @@ def _series_pixels(page: Page, selector: str) -> int:
             }
             return n;
         }""",
-        list(SERIES_RGB),
+        list(rgb),
     )
     return count
 
@@ -494,3 +495,20 @@ def test_models_page_sets_and_removes_an_alias(seeded: Seeded, page: Page) -> No
     source.click()  # the version's source run
     page.wait_for_url(re.compile(f"/runs/{seeded.runs['ridge-a']}"))
     page.locator("h1", has_text="ridge-a").wait_for()
+
+
+def test_compare_groups_curves_by_a_param(seeded: Seeded, page: Page) -> None:
+    ids = ",".join(seeded.runs.values())
+    page.goto(f"{seeded.url}/compare?runs={ids}&metrics=loss")
+    page.get_by_label("Group curves by").select_option("model")
+    page.wait_for_url(re.compile("group=model"))
+    legend = page.locator(".chart[data-metric='loss'] .u-legend")
+    legend.wait_for()
+    text = legend.inner_text()
+    assert "ridge (2 runs)" in text
+    assert "lasso (1 run)" in text
+    assert "tree (1 run)" in text
+    assert "(max)" not in text  # the min-max band's edges are not listed
+    page.wait_for_timeout(200)
+    # ridge's mean (0.4 + 1/step) hides lasso's identical curve: look for its own colour.
+    assert _series_pixels(page, ".chart[data-metric='loss'] canvas", RIDGE_GROUP_RGB) > 200

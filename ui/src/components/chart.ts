@@ -56,10 +56,14 @@ function positive(values: (number | null)[] | undefined, log: boolean): (number 
 }
 
 /** Aligned uPlot data: x, then per curve its line and (when downsampled) its max and min. */
-function build(curves: Curve[], settings: ChartSettings): { data: uPlot.AlignedData; series: uPlot.Series[]; bands: uPlot.Band[] } {
+function build(
+  curves: Curve[],
+  settings: ChartSettings,
+): { data: uPlot.AlignedData; series: uPlot.Series[]; bands: uPlot.Band[]; edges: number[] } {
   const tables: uPlot.AlignedData[] = [];
   const series: uPlot.Series[] = [{ label: X_LABELS[settings.xMode] }];
   const bands: uPlot.Band[] = [];
+  const edges: number[] = []; // the band's max and min series: not listed in the legend
   curves.forEach((curve, i) => {
     const color = PALETTE[i % PALETTE.length] ?? "#2f6fde";
     const line = positive(smooth(curve.series.values, settings.smoothing), settings.log) ?? [];
@@ -74,11 +78,12 @@ function build(curves: Curve[], settings: ChartSettings): { data: uPlot.AlignedD
         { label: `${curve.label} (min)`, stroke: "transparent", width: 0, spanGaps: true, points: { show: false } },
       );
       bands.push({ series: [base, base + 1], fill: `${color}33` });
+      edges.push(base, base + 1);
     }
     tables.push([xValues(curve, settings.xMode), ...columns] as unknown as uPlot.AlignedData);
   });
   const data = tables.length === 1 ? (tables[0] as uPlot.AlignedData) : uPlot.join(tables);
-  return { data, series, bands };
+  return { data, series, bands, edges };
 }
 
 export class MetricChart {
@@ -127,7 +132,7 @@ export class MetricChart {
   }
 
   private draw(): void {
-    const { data, series, bands } = build(this.curves, this.settings);
+    const { data, series, bands, edges } = build(this.curves, this.settings);
     const xMode = this.settings.xMode;
     const opts: uPlot.Options = {
       width: this.holder.clientWidth,
@@ -155,5 +160,7 @@ export class MetricChart {
       },
     };
     this.plot = new uPlot(opts, data, this.holder);
+    const rows = this.holder.querySelectorAll<HTMLElement>(".u-legend tr.u-series");
+    for (const index of edges) rows[index]?.style.setProperty("display", "none");
   }
 }

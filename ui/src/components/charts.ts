@@ -12,6 +12,8 @@ export interface ChartRun {
   runId: string;
   label: string;
   startTime: number;
+  /** When curves are grouped: the group this run is drawn in. */
+  group?: string;
 }
 
 const MAX_POINTS = 1000;
@@ -109,6 +111,52 @@ function fetchSeries(
   ).then((series) => ({ label: run.label, series, startTime: run.startTime }));
 }
 
+/** One curve per group: at each step, the mean of the group's runs and, shaded, their min and
+ * max (of the bucket min and max where a run's history was downsampled). */
+export function groupCurves(curves: Curve[], runs: ChartRun[]): Curve[] {
+  const groups = new Map<string, { runs: number; at: Map<number, { sum: number; n: number; lo: number; hi: number }> }>();
+  curves.forEach((curve, i) => {
+    const name = runs[i]?.group ?? "";
+    let group = groups.get(name);
+    if (!group) groups.set(name, (group = { runs: 0, at: new Map() }));
+    group.runs++;
+    const { steps, values, mins, maxs } = curve.series;
+    steps.forEach((step, j) => {
+      const value = values[j];
+      if (value === null || value === undefined) return;
+      const lo = mins?.[j] ?? value;
+      const hi = maxs?.[j] ?? value;
+      const cell = group.at.get(step);
+      if (cell) {
+        cell.sum += value;
+        cell.n++;
+        cell.lo = Math.min(cell.lo, lo);
+        cell.hi = Math.max(cell.hi, hi);
+      } else group.at.set(step, { sum: value, n: 1, lo, hi });
+    });
+  });
+  return [...groups.entries()]
+    .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
+    .map(([name, group]) => {
+      const steps = [...group.at.keys()].sort((a, b) => a - b);
+      const cells = steps.map((s) => group.at.get(s)!);
+      return {
+        label: `${name} (${group.runs} run${group.runs === 1 ? "" : "s"})`,
+        startTime: 0,
+        series: {
+          metric_key: curves[0]?.series.metric_key ?? "",
+          total: curves.reduce((sum, c) => sum + c.series.total, 0),
+          downsampled: true,
+          steps,
+          timestamps: steps,
+          values: cells.map((c) => c.sum / c.n),
+          mins: cells.map((c) => c.lo),
+          maxs: cells.map((c) => c.hi),
+        },
+      };
+    });
+}
+
 /** Draw one chart per metric into `container`; returns a cleanup. */
 export function metricCharts(
   container: HTMLElement,
@@ -123,9 +171,15 @@ export function metricCharts(
     const slot = h("figure", { class: "chart loading", dataset: { metric: key } }, h("h3", null, key), h("p", { class: "muted" }, "Loading…"));
     container.append(slot);
     // Runs without this metric simply have no curve (a 404 would name a missing run, not key).
+    const grouped = runs.some((run) => run.group !== undefined);
+    const shape = (all: Curve[]) => {
+      const present = all.map((c, i) => [c, runs[i]] as const).filter(([c]) => c.series.total > 0);
+      const kept = present.map(([c]) => c);
+      return grouped ? groupCurves(kept, present.map(([, run]) => run as ChartRun)) : kept;
+    };
     Promise.all(runs.map((run) => fetchSeries(run, key, signal)))
       .then((all) => {
-        const curves = all.filter((c) => c.series.total > 0);
+        const curves = shape(all);
         let zoomed = false;
         const chart = new MetricChart(key, curves, settings, (range) => {
           const downsampled = curves.some((c) => c.series.downsampled);
@@ -136,7 +190,7 @@ export function metricCharts(
             return;
           }
           Promise.all(runs.map((run) => fetchSeries(run, key, signal, range)))
-            .then((detail) => chart.update(detail.filter((c) => c.series.total > 0)))
+            .then((detail) => chart.update(shape(detail)))
             .catch((error: unknown) => isAbort(error) || onError(error));
         });
         charts.push(chart);

@@ -122,8 +122,16 @@ export function comparePage({ query, outlet, signal }: RouteContext): () => void
     const keys = metricKeys;
     const requested = (query.get("metrics") ?? "").split(",").map(decodeURIComponent).filter((k) => keys.includes(k));
     const chosen = requested.length ? requested : keys.slice(0, 4);
-    const settings = readSettings(query);
+    const group = paramRows.some((r) => r.key === query.get("group")) ? (query.get("group") as string) : "";
+    // Grouped curves average runs step by step: drawn against step only.
+    const settings = { ...readSettings(query), ...(group ? { xMode: "step" as const } : {}) };
     const charts = h("div", { class: "charts" });
+    const groupSelect = h(
+      "select",
+      { "aria-label": "Group curves by", on: { change: (e: Event) => navigate(hrefWith({ group: (e.target as HTMLSelectElement).value || null })) } },
+      h("option", { value: "" }, "one curve per run"),
+      paramRows.map((r) => h("option", { value: r.key, selected: r.key === group }, `params.${r.key}: mean, min-max`)),
+    );
 
     fill(
       body,
@@ -139,10 +147,16 @@ export function comparePage({ query, outlet, signal }: RouteContext): () => void
       h("h2", null, "Parameters vs ", pcSelect),
       axes.length > 1 ? parallelCoordinates(axes, parRuns) : h("p", { class: "muted" }, "Needs params and a metric to plot."),
       h("h2", null, "Curves"),
+      h("label", null, "Group by ", groupSelect),
       chartControls(settings, keys, chosen),
       keys.length ? charts : h("p", { class: "muted" }, "These runs have no metrics."),
     );
-    const chartRuns = runs.map((run, i) => ({ runId: run.info.run_id, label: names[i] ?? "", startTime: run.info.start_time ?? 0 }));
+    const chartRuns = runs.map((run, i) => ({
+      runId: run.info.run_id,
+      label: names[i] ?? "",
+      startTime: run.info.start_time ?? 0,
+      group: group ? (run.data.params?.find((p) => p.key === group)?.value ?? "(none)") : undefined,
+    }));
     cleanups.push(metricCharts(charts, chosen, chartRuns, settings, signal, (error) => fill(messages, errorBox(messageOf(error)))));
   }
 }

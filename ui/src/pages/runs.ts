@@ -81,7 +81,8 @@ class RunPages {
     private readonly body: Record<string, unknown>,
     private readonly signal: AbortSignal,
     private readonly onPage: () => void,
-    private readonly onError: (error: unknown) => void,
+    /** `rowsLost`: the rows could not be read (a bad filter); else only the count failed. */
+    private readonly onError: (error: unknown, rowsLost: boolean) => void,
   ) {}
 
   row(index: number): { run: TableRun; page: RunTablePage; at: number } | undefined {
@@ -127,7 +128,7 @@ class RunPages {
       } else if (page === 0 && this.total === null) void this.count();
       this.onPage();
     } catch (error) {
-      if (!isAbort(error)) this.onError(error);
+      if (!isAbort(error)) this.onError(error, true);
       return;
     } finally {
       this.pending.delete(page);
@@ -142,7 +143,7 @@ class RunPages {
       this.total = found.total;
       this.onPage();
     } catch (error) {
-      if (!isAbort(error)) this.onError(error);
+      if (!isAbort(error)) this.onError(error, false);
     }
   }
 }
@@ -335,9 +336,13 @@ export function runsPage({ params, query, outlet, signal }: RouteContext): void 
         grid.setRowCount(rows);
         fill(filterError);
       },
-      (error) => {
-        status.textContent = "";
+      (error, rowsLost) => {
         const message = messageOf(error);
+        if (!rowsLost) {
+          fill(messages, errorBox(`Cannot count the runs: ${message}`));
+          return;
+        }
+        status.textContent = "";
         if (filter && error instanceof ApiError && error.status === 400) {
           fill(filterError, errorBox(message));
           filterInput.classList.add("invalid");
