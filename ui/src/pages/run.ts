@@ -39,14 +39,14 @@ export function runPage({ params, query, outlet, signal }: RouteContext): () => 
 
   async function load(): Promise<void> {
     try {
-      const [{ run }, summary] = await Promise.all([
-        get<{ run: Run }>(`${MLFLOW}/runs/get`, { run_id: runId }, signal),
-        get<{ metrics: MetricSummary[] }>(`${CAIRN}/metrics/summary`, { run_id: runId }, signal),
-      ]);
+      // The summary reads each metric's whole history: charts named in the URL do not wait.
+      const summary = get<{ metrics: MetricSummary[] }>(`${CAIRN}/metrics/summary`, { run_id: runId }, signal);
+      summary.catch(() => undefined); // awaited below where it is needed; errors surface there
+      const { run } = await get<{ run: Run }>(`${MLFLOW}/runs/get`, { run_id: runId }, signal);
       renderHead(run);
-      if (tab === "charts") renderCharts(run, summary.metrics);
+      if (tab === "charts") await renderCharts(run, summary);
       else if (tab === "artifacts") cleanups.push(renderArtifacts(body, runId, query, signal));
-      else renderOverview(run, summary.metrics);
+      else renderOverview(run, (await summary).metrics);
     } catch (error) {
       if (!isAbort(error)) fill(messages, errorBox(messageOf(error)));
     }
@@ -171,11 +171,16 @@ export function runPage({ params, query, outlet, signal }: RouteContext): () => 
     );
   }
 
-  function renderCharts(run: Run, summary: MetricSummary[]): void {
-    const keys = summary.map((m) => m.key);
+  async function renderCharts(run: Run, summary: Promise<{ metrics: MetricSummary[] }>): Promise<void> {
+    const keys = (run.data.metrics ?? []).map((m) => m.key).sort();
     const requested = (query.get("metrics") ?? "").split(",").map(decodeURIComponent).filter((k) => keys.includes(k));
-    const curves = summary.filter((m) => m.count > 1).map((m) => m.key);
-    const chosen = requested.length ? requested : (curves.length ? curves : keys).slice(0, 6);
+    let chosen = requested;
+    if (!chosen.length) {
+      // By default, the metrics with a history (more than one point) first.
+      const found = (await summary).metrics;
+      const curves = found.filter((m) => m.count > 1).map((m) => m.key);
+      chosen = (curves.length ? curves : keys).slice(0, 6);
+    }
     const settings = readSettings(query);
     const charts = h("div", { class: "charts" });
     fill(
