@@ -55,7 +55,7 @@ __all__ = ["predict"]
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=50_000,
+    default=50_000,  # batch.DEFAULT_CHUNK_ROWS, not imported so that --help stays light
     show_default=True,
     help="Rows scored at a time; memory grows with it.",
 )
