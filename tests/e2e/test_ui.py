@@ -109,17 +109,6 @@ def _start_server(store: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def _seed(url: str, workdir: Path) -> Seeded:
-    import cairn
-
-    # Proxied artifact URIs resolve against the process's tracking URI, not the client's.
-    cairn.set_tracking_uri(url)
-    try:
-        return _seed_runs(url, workdir)
-    finally:
-        cairn.set_tracking_uri(None)
-
-
-def _seed_runs(url: str, workdir: Path) -> Seeded:
     from cairn.entities import Metric, Param, RunTag
     from cairn.tracking.client import TrackingClient
 
