@@ -10,7 +10,9 @@ layout MLflow reads) and served by ``cairn models serve`` and by ``mlflow models
 (one worker each), started in a clean environment as ``bench/server.py`` does. This process
 drives both with the same requests from a small asyncio HTTP/1.1 client on keep-alive
 connections: a few dozen microseconds per request, so it is not what limits the figures (the
-notes show the rate it reaches against the trivial ``/ping``).
+notes show the rate it reaches against the trivial ``/ping``). Start-ups alternate between the
+tools; for the load figures both servers run at once and are driven in alternating rounds, so
+that a busy moment on a shared machine falls on both.
 
 ``run(quick)`` returns one dict per scenario (the shape of ``bench/server.py``'s JSON
 entries); ``bench/models.py`` collects them. Run as a script, this module prints the table.
@@ -455,32 +457,88 @@ def measure_startups(
     figures.later_median.append(statistics.median(latencies[1:]))
 
 
+def _order(round_: int) -> tuple[str, ...]:
+    """Alternate which tool goes first, so drift in machine load hits both alike."""
+    return TOOLS if round_ % 2 == 0 else TOOLS[::-1]
+
+
+async def big_requests(
+    ports: dict[str, int], raws: dict[str, bytes], floor: Callable[[], float], repeats: int
+) -> tuple[dict[str, list[float]], list[float], dict[str, bytes]]:
+    """Large requests to both servers in turn, a floor sample before each of them."""
+    connections = {tool: Connection(port) for tool, port in ports.items()}
+    bodies = {}
+    for tool, connection in connections.items():
+        await connection.connect()
+        _, bodies[tool] = await connection.request(raws[tool])  # untimed: the first large body
+    latencies: dict[str, list[float]] = {tool: [] for tool in ports}
+    floors = []
+    for round_ in range(repeats):
+        for tool in _order(round_):
+            floors.append(floor())
+            start = time.perf_counter()
+            status, bodies[tool] = await connections[tool].request(raws[tool])
+            latencies[tool].append(time.perf_counter() - start)
+            if status != 200:
+                raise BenchError(f"{tool}: request failed with {status}: {bodies[tool][:300]!r}")
+    for connection in connections.values():
+        connection.close()
+    return latencies, floors, bodies
+
+
 def measure_load(
-    tool: str,
     workload: Workload,
     env: dict[str, str],
     cwd: Path,
-    figures: Figures,
+    figures: dict[str, Figures],
     floor: Callable[[], float],
     quick: bool,
-) -> None:
-    seconds = 3.0 if quick else 10.0
-    with serving(tool, workload, env, cwd) as server:
-        server.settle()
-        port = server.port
-        singles = [
-            http_request(port, "POST", "/invocations", workload.single(i)) for i in range(256)
-        ]
-        figures.ping = _run(closed_loop(port, [http_request(port, "GET", "/ping")], 2.0))
-        figures.throughput = _run(closed_loop(port, singles, seconds))
-        count = 300 if quick else 2000
-        latencies, _ = _run(sequential(port, [singles[i % 256] for i in range(count)]))
-        figures.latencies = latencies
-        big = http_request(port, "POST", "/invocations", workload.big_body)
-        repeats = 3 if quick else 10
-        figures.big, figures.floor, body = _run(alternating(port, big, floor, repeats))
-        if _predictions(body) != workload.expected_big:
+) -> list[float]:
+    """Both servers up at once, driven in turns: each figure pools rounds that alternate
+    between them, so a busy moment on the machine falls on both. Returns the floor samples."""
+    rounds = 2 if quick else 4
+    seconds = (3.0 if quick else 10.0) / rounds
+    count = (300 if quick else 2000) // rounds
+    with contextlib.ExitStack() as stack:
+        servers = {tool: stack.enter_context(serving(tool, workload, env, cwd)) for tool in TOOLS}
+        for server in servers.values():
+            server.settle()
+        ports = {tool: server.port for tool, server in servers.items()}
+        singles = {
+            tool: [
+                http_request(port, "POST", "/invocations", workload.single(i)) for i in range(256)
+            ]
+            for tool, port in ports.items()
+        }
+        for tool, port in ports.items():
+            figures[tool].ping = _run(closed_loop(port, [http_request(port, "GET", "/ping")], 2.0))
+        runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
+        for round_ in range(rounds):
+            for tool in _order(round_):
+                runs[tool].append(_run(closed_loop(ports[tool], singles[tool], seconds)))
+        for tool, parts in runs.items():
+            done, elapsed = sum(p["requests"] for p in parts), sum(p["seconds"] for p in parts)
+            figures[tool].throughput = {
+                "rate": done / elapsed,
+                "requests": done,
+                "errors": sum(p["errors"] for p in parts),
+                "seconds": elapsed,
+                "first_error": next((p["first_error"] for p in parts if p["first_error"]), ""),
+            }
+        for round_ in range(rounds):
+            for tool in _order(round_):
+                batch = [singles[tool][(round_ * count + i) % 256] for i in range(count)]
+                figures[tool].latencies += _run(sequential(ports[tool], batch))[0]
+        raws = {
+            tool: http_request(port, "POST", "/invocations", workload.big_body)
+            for tool, port in ports.items()
+        }
+        big, floors, bodies = _run(big_requests(ports, raws, floor, 3 if quick else 10))
+    for tool in TOOLS:
+        if _predictions(bodies[tool]) != workload.expected_big:
             raise BenchError(f"{tool}: 10k-row predictions differ from the model's")
+        figures[tool].big = big[tool]
+    return floors
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,17 +653,18 @@ def run(quick: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
                         figures[tool].first_request += sample.first_request
                         figures[tool].later_median += sample.later_median
                         figures[tool].after_idle += sample.after_idle
+            floors = measure_load(workload, env, work, figures, floor, quick)
+            figures["cairn"].floor = floors
             for tool in TOOLS:
-                measure_load(tool, workload, env, work, figures[tool], floor, quick)
                 f = figures[tool]
                 log(
                     f"{tool}: /ping {f.ping['rate']:,.0f} req/s, /invocations "
                     f"{f.throughput['rate']:,.0f} req/s, p50/p99 "
                     f"{percentile(f.latencies, 0.5) * 1000:.2f}/"
                     f"{percentile(f.latencies, 0.99) * 1000:.2f} ms, "
-                    f"10k rows {statistics.median(f.big) * 1000:.1f} ms "
-                    f"(floor {statistics.median(f.floor) * 1000:.1f} ms)"
+                    f"10k rows {statistics.median(f.big) * 1000:.1f} ms"
                 )
+            log(f"floor {statistics.median(floors) * 1000:.1f} ms")
     except (BenchError, subprocess.TimeoutExpired, OSError) as exc:
         return _error_rows(f"{type(exc).__name__}: {exc}")
     return _rows(figures, starts, len(workload.big_body))
@@ -614,7 +673,7 @@ def run(quick: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
 def _rows(figures: dict[str, Figures], starts: int, big_bytes: int) -> list[dict[str, Any]]:
     cairn, mlflow = figures["cairn"], figures["mlflow"]
     med = statistics.median
-    floor = med(cairn.floor)  # sampled between Cairn's requests: the same load as they saw
+    floor = med(cairn.floor)  # sampled between the large requests: the load they saw
     rows = []
     rows.append(
         _row(
@@ -656,7 +715,8 @@ def _rows(figures: dict[str, Figures], starts: int, big_bytes: int) -> list[dict
             mlflow.throughput["rate"],
             f"{CLIENTS} keep-alive connections from one asyncio client, each sending the next "
             f"single-row dataframe_split as soon as its answer is read, for "
-            f"{cairn.throughput['seconds']:.0f} s; the same client reaches "
+            f"{cairn.throughput['seconds']:.0f} s per server in rounds alternating between the "
+            f"two (both running throughout); the same client reaches "
             f"{cairn.ping['rate']:,.0f} req/s on Cairn's /ping and {mlflow.ping['rate']:,.0f} on "
             f"MLflow's; errors: Cairn {errors}, MLflow {mlflow.throughput['errors']}",
             {
@@ -673,8 +733,9 @@ def _rows(figures: dict[str, Figures], starts: int, big_bytes: int) -> list[dict
             SCENARIOS["latency_p99"],
             p["cairn"][0.99],
             p["mlflow"][0.99],
-            f"{len(cairn.latencies):,} single-row requests one after another on one keep-alive "
-            f"connection; p50: Cairn {p['cairn'][0.5] * 1000:.2f} ms, MLflow "
+            f"{len(cairn.latencies):,} single-row requests one after another on a keep-alive "
+            f"connection, in rounds alternating between the servers; p50: Cairn "
+            f"{p['cairn'][0.5] * 1000:.2f} ms, MLflow "
             f"{p['mlflow'][0.5] * 1000:.2f} ms",
             {
                 "p50": {tool: p[tool][0.5] for tool in TOOLS},
@@ -688,12 +749,13 @@ def _rows(figures: dict[str, Figures], starts: int, big_bytes: int) -> list[dict
             med(cairn.big),
             med(mlflow.big),
             f"one dataframe_split of {BIG_ROWS:,} rows x {FEATURES} ({big_bytes / 1e6:.1f} MB), "
-            f"median of {len(cairn.big)} after 1 untimed on one connection; floor (orjson "
+            f"median of {len(cairn.big)} after 1 untimed, alternating between the servers; floor "
+            f"(orjson "
             f"decode + DataFrame + predict in this process, sampled between the requests) "
             f"{floor * 1000:.1f} ms, Cairn at {med(cairn.big) / floor:.2f}x the floor",
             {
                 "floor_s": floor,
-                "floor_samples": cairn.floor + mlflow.floor,
+                "floor_samples": cairn.floor,
                 "cairn_samples": cairn.big,
                 "mlflow_samples": mlflow.big,
             },
