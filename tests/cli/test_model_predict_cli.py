@@ -31,6 +31,8 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     # rich draws the bar only on a terminal; CI settings must not pretend to be one.
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    # The command sets this default for its process; undo it for the test process afterwards.
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
     return CliRunner()
 
 
