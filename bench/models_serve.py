@@ -15,7 +15,8 @@ tools; for the load figures both servers run at once and are driven in alternati
 that a busy moment on a shared machine falls on both.
 
 ``run(quick)`` returns one dict per scenario (the shape of ``bench/server.py``'s JSON
-entries); ``bench/models.py`` collects them. Run as a script, this module prints the table.
+entries, names prefixed ``serve_``); ``bench/models.py`` collects them. Run as a script,
+this module prints the table.
 """
 
 from __future__ import annotations
@@ -555,25 +556,27 @@ def _faster(ratio: float) -> Callable[[float, float, dict[str, Any]], bool]:
 
 
 SCENARIOS = {
-    "startup": Scenario("startup", "start-up to first /ping", "s", ">= 3x", _faster(3)),
+    "startup": Scenario("serve_startup", "models serve: ready (/ping)", "s", ">= 3x", _faster(3)),
     "first_request": Scenario(
-        "first_request",
-        "first request after /ping",
+        "serve_first_request",
+        "models serve: first request",
         "s",
         f"Cairn <= {FIRST_REQUEST_SLACK:g}x a later one",
         lambda cairn, _, details: cairn <= FIRST_REQUEST_SLACK * details["cairn_after_idle_s"],
     ),
     "throughput": Scenario(
-        "throughput",
-        f"{CLIENTS} clients, single-row",
+        "serve_throughput",
+        f"models serve: {CLIENTS} clients, 1 row",
         "req/s",
         ">= 3x",
         lambda cairn, mlflow, details: mlflow > 0 and cairn / mlflow >= 3 and not details["errors"],
     ),
-    "latency_p99": Scenario("latency_p99", "single-row latency p99", "s", ">= 3x", _faster(3)),
+    "latency_p99": Scenario(
+        "serve_latency_p99", "models serve: 1-row p99", "s", ">= 3x", _faster(3)
+    ),
     "big_request": Scenario(
-        "big_request",
-        f"{BIG_ROWS:,}-row request",
+        "serve_big_request",
+        f"models serve: {BIG_ROWS:,} rows",
         "s",
         ">= 3x, <= 2x floor",
         lambda cairn, mlflow, details: mlflow / cairn >= 3 and cairn <= 2 * details["floor_s"],
