@@ -215,6 +215,19 @@ def test_usage_errors(runner: CliRunner, model_path: Path) -> None:
     assert "Missing option '-i'" in _predict(runner, "-m", str(model_path), code=2).stderr
 
 
+def test_in_process_runs_give_the_collector_back(
+    runner: CliRunner, tmp_path: Path, model_path: Path, frame: pd.DataFrame
+) -> None:
+    import gc
+
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    args = ("-m", str(model_path), "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"))
+    _predict(runner, *args)
+    _predict(runner, "-m", str(model_path), "-i", str(tmp_path / "none.csv"), code=1)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
 def test_help_does_not_load_the_data_stack() -> None:
     code = (
         "import sys\n"

@@ -521,15 +521,3 @@ def test_chunk_size_must_be_positive(tmp_path: Path, regressor: Path) -> None:
     with pytest.raises(InvalidParameterError, match="chunk_size must be at least 1, got 0"):
         predict_file(regressor, tmp_path / "in.csv", tmp_path / "out.csv", chunk_size=0)
 
-
-def test_the_garbage_collector_is_back_on_afterwards(
-    tmp_path: Path, regressor: Path, frame: pd.DataFrame
-) -> None:
-    import gc
-
-    source = _write(frame, tmp_path / "in.csv", "csv")
-    predict_file(regressor, source, tmp_path / "out.csv")
-    assert gc.isenabled()
-    with pytest.raises(NotFoundError, match="no model at"):
-        predict_file(tmp_path / "no-model", source, tmp_path / "out.csv")
-    assert gc.isenabled()

@@ -7,12 +7,12 @@ framework load when the command runs.
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import TYPE_CHECKING
 
 import click
 
 from cairn.cli import skip_teardown
+from cairn.cli._startup import collector_paused, quiet_blas_threads
 from cairn.models.table_io import FORMATS, STDIO
 
 if TYPE_CHECKING:
@@ -81,13 +81,17 @@ def predict(
     cairn models predict -m runs:/<run_id>/model -i data.parquet -o scores.csv
     cat data.csv | cairn models predict -m models:/churn@champion -i - > scores.csv
     """
-    # OpenBLAS worker threads (numpy's and scipy's) spin for ~0.1 s after starting and after
-    # each call before they sleep: a tenth of this command's CPU, taken from the main thread on
-    # small machines. Waking them costs microseconds. Numpy is not loaded yet; users' wins.
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    quiet_blas_threads()  # before numpy loads
     from cairn.models.batch import predict_file
 
-    with _progress_bar(enabled=not no_progress) as on_progress:
+    with _progress_bar(enabled=not no_progress) as bar, collector_paused() as resume:
+
+        def on_progress(progress: Progress) -> None:
+            if progress.chunks:
+                resume()  # the model and its framework are loaded: see collector_paused
+            if bar is not None:
+                bar(progress)
+
         rows = predict_file(
             model_uri,
             input_path,
