@@ -520,4 +520,3 @@ def test_a_model_that_fails_names_the_rows(tmp_path: Path, frame: pd.DataFrame) 
 def test_chunk_size_must_be_positive(tmp_path: Path, regressor: Path) -> None:
     with pytest.raises(InvalidParameterError, match="chunk_size must be at least 1, got 0"):
         predict_file(regressor, tmp_path / "in.csv", tmp_path / "out.csv", chunk_size=0)
-
