@@ -57,6 +57,7 @@ SAMPLE_TIMEOUT_S = 900
 # telemetry (background traffic on MLflow's side only) is off.
 TOOL_ENV_PREFIXES = ("CAIRN_", "MLFLOW_")
 MLFLOW_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+SCENARIOS = ("spark_udf", "worker_batch", "spark_udf_cold")
 
 Result = dict[str, Any]
 
@@ -195,7 +196,8 @@ def measure_warm(spark: Any, model: Path, rows: int, repeats: int) -> Result:
         f"{rows:,} rows x {len(FEATURES)} doubles, cached, {PARTITIONS} partitions, local[2], one "
         f"session; median of {repeats} queries per tool after one untimed query, alternating; "
         f"floor (a pandas UDF returning its first argument): "
-        f"{_harness.figure(rates['floor'], 'rows/s')}; time over the floor: Cairn "
+        f"{_harness.figure(rates['floor'], 'rows/s')}, so no UDF can beat MLflow by more "
+        f"than {rates['floor'] / rates['mlflow']:.2f}x here; time over the floor: Cairn "
         f"{added['cairn']:+.3f} s, MLflow {added['mlflow']:+.3f} s",
         _sums_differ(sums),
         {"rows": rows, "floor_rows_s": rates["floor"], "seconds": seconds, "sums": sums},
@@ -368,8 +370,10 @@ def _target_text(target: float | None) -> str:
 # -- entry points -----------------------------------------------------------------------------
 
 
-def run(quick: bool = False, verbose: bool = True) -> list[Result]:
-    """Measure every scenario; one dict per scenario.
+def run(
+    quick: bool = False, verbose: bool = True, only: Sequence[str] | None = None
+) -> list[Result]:
+    """Measure every scenario (or those named in ``only``); one dict per scenario.
 
     Keys: ``name``, ``title``, ``unit`` (``rows/s``: higher is better), ``target`` (as shown,
     ``-`` for diagnostics), ``cairn``, ``mlflow``, ``speedup`` (Cairn over MLflow), ``result``
@@ -383,6 +387,8 @@ def run(quick: bool = False, verbose: bool = True) -> list[Result]:
     def measured(
         name: str, title: str, target: float | None, measure: Callable[[], Result]
     ) -> None:
+        if only and name not in only:
+            return
         if verbose:
             print(f"[{name}] {title} ...", file=sys.stderr, flush=True)
         before = os.getloadavg()[0]
@@ -403,7 +409,8 @@ def run(quick: bool = False, verbose: bool = True) -> list[Result]:
     try:
         with _environment():
             model = _save_model(folder)
-            spark = _session()
+            in_session = {"spark_udf", "worker_batch"}  # the cold samples start their own
+            spark = _session() if not only or in_session & set(only) else None
             try:
                 measured(
                     "spark_udf",
@@ -418,7 +425,8 @@ def run(quick: bool = False, verbose: bool = True) -> list[Result]:
                     lambda: measure_worker_batch(spark, model, 5 if quick else 20),
                 )
             finally:
-                spark.stop()
+                if spark is not None:
+                    spark.stop()
             measured(
                 "spark_udf_cold",
                 f"scoring job, {rows:,} rows, cold",
@@ -468,6 +476,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200,000 rows, fewer samples")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument(
+        "--only",
+        action="append",
+        choices=SCENARIOS,
+        metavar="NAME",
+        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
         "--cold-sample", nargs=4, metavar=("TOOL", "MODEL", "ROWS", "OUT"), help=argparse.SUPPRESS
     )  # one spark_udf_cold sample, in a subprocess
     args = parser.parse_args(argv)
@@ -485,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load {env['load_average_at_start'][0]:.2f} | {'quick' if args.quick else 'full'} sizes",
         flush=True,
     )
-    results = run(quick=args.quick)
+    results = run(quick=args.quick, only=args.only)
     print()
     print(render(results))
     if args.json:
