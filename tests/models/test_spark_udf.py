@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,21 +234,27 @@ def test_streaming_query_scores_each_micro_batch(
 
 
 def test_model_shipped_to_executors_without_a_shared_filesystem(
-    spark: Any, linear_model: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+    spark: Any, linear_model: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from pyspark import SparkFiles
 
     from cairn.models import spark_udf as module
 
     path, estimator = linear_model
+    unpacked_root = Path(tempfile.gettempdir(), "cairn-spark-models")  # as the workers see it
     monkeypatch.setattr(module, "_shares_filesystem", lambda spark: False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the driver stages the tar
     before = set(Path(SparkFiles.getRootDirectory()).glob("cairn-model-*.tar"))
     udf = cairn.pyfunc.spark_udf(spark, path)
-    shipped = set(Path(SparkFiles.getRootDirectory()).glob("cairn-model-*.tar")) - before
-    assert len(shipped) == 1
-    np.testing.assert_allclose(
-        _scores(_features(spark).select("id", udf().alias("p"))), estimator.predict(FEATURES)
-    )
+    (shipped,) = set(Path(SparkFiles.getRootDirectory()).glob("cairn-model-*.tar")) - before
+    unpacked = unpacked_root / shipped.name.removesuffix(".tar")
+    try:
+        np.testing.assert_allclose(
+            _scores(_features(spark).select("id", udf().alias("p"))), estimator.predict(FEATURES)
+        )
+        assert (unpacked / "MLmodel").is_file()  # the workers loaded the shipped copy
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
 
 
 def test_calls_the_udf_cannot_serve_are_refused_up_front(
