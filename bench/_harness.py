@@ -486,3 +486,26 @@ def markdown_table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str
         + "|"
     )
     return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
+
+
+def render_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """The ratio table for result dicts (``title``, ``cairn``, ``mlflow``, ``unit``, ``speedup``,
+    ``target``, ``result``), as the model benchmarks return them; ``-`` where a figure is absent."""
+    header = ("scenario", "Cairn", "MLflow", "speed-up", "target", "result")
+    lines = []
+    for row in rows:
+        if row.get("result") == "ERROR" or row.get("cairn") is None:
+            lines.append((row["title"], "-", "-", "-", row["target"], row.get("result", "ERROR")))
+            continue
+        mlflow = row.get("mlflow")
+        lines.append(
+            (
+                row["title"],
+                figure(row["cairn"], row["unit"]),
+                "-" if mlflow is None else figure(mlflow, row["unit"]),
+                "-" if row.get("speedup") is None else f"{row['speedup']:,.1f}x",
+                row["target"],
+                row["result"],
+            )
+        )
+    return markdown_table(header, lines)

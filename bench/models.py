@@ -27,27 +27,6 @@ if TYPE_CHECKING:
 PARTS = {"serve": "models_serve", "predict": "models_predict", "spark": "models_spark"}
 
 
-def render_table(rows: Sequence[dict[str, Any]]) -> str:
-    header = ("scenario", "Cairn", "MLflow", "speed-up", "target", "result")
-    lines = []
-    for row in rows:
-        if row.get("result") == "ERROR" or row.get("cairn") is None:
-            lines.append((row["title"], "-", "-", "-", row["target"], row.get("result", "ERROR")))
-            continue
-        mlflow = row.get("mlflow")
-        lines.append(
-            (
-                row["title"],
-                _harness.figure(row["cairn"], row["unit"]),
-                "-" if mlflow is None else _harness.figure(mlflow, row["unit"]),
-                "-" if row.get("speedup") is None else f"{row['speedup']:,.1f}x",
-                row["target"],
-                row["result"],
-            )
-        )
-    return _harness.markdown_table(header, lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer repeats")
@@ -70,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(PARTS[part])  # bench/ is on sys.path as the script dir
         rows.extend(module.run(args.quick, verbose=not args.quiet))
     print()
-    print(render_table(rows))
+    print(_harness.render_rows(rows))
     print()
     for row in rows:
         print(f"- {row['name']}: " + (row.get("method") or f"ERROR {row.get('error')}"))

@@ -375,26 +375,6 @@ def run(quick: bool = False, verbose: bool = True) -> list[dict[str, Any]]:
     ]
 
 
-def render_table(rows: Sequence[dict[str, Any]]) -> str:
-    header = ("scenario", "Cairn", "MLflow", "speed-up", "target", "result")
-    lines = []
-    for row in rows:
-        if row["result"] == "ERROR":
-            lines.append((row["title"], "-", "-", "-", row["target"], "ERROR"))
-            continue
-        lines.append(
-            (
-                row["title"],
-                _harness.figure(row["cairn"], row["unit"]),
-                _harness.figure(row["mlflow"], row["unit"]),
-                f"{row['speedup']:,.1f}x",
-                row["target"],
-                row["result"],
-            )
-        )
-    return _harness.markdown_table(header, lines)
-
-
 def render_notes(rows: Sequence[dict[str, Any]]) -> str:
     notes = []
     for row in rows:
@@ -426,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows = run(args.quick, verbose=not args.quiet)
     print()
-    print(render_table(rows))
+    print(_harness.render_rows(rows))
     print()
     print(render_notes(rows))
     if args.json:

@@ -770,26 +770,6 @@ def _rows(figures: dict[str, Figures], starts: int, big_bytes: int) -> list[dict
 # -- command line -----------------------------------------------------------------------------
 
 
-def render_table(rows: Sequence[dict[str, Any]]) -> str:
-    header = ("scenario", "Cairn", "MLflow", "speed-up", "target", "result")
-    lines = []
-    for row in rows:
-        if row["result"] == "ERROR":
-            lines.append((row["title"], "-", "-", "-", row["target"], "ERROR"))
-            continue
-        lines.append(
-            (
-                row["title"],
-                _harness.figure(row["cairn"], row["unit"]),
-                _harness.figure(row["mlflow"], row["unit"]),
-                f"{row['speedup']:,.1f}x",
-                row["target"],
-                row["result"],
-            )
-        )
-    return _harness.markdown_table(header, lines)
-
-
 def render_notes(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(
         f"- {row['name']}: " + (row.get("method") or f"ERROR {row.get('error')}") for row in rows
@@ -811,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows = run(args.quick, verbose=not args.quiet)
     print()
-    print(render_table(rows))
+    print(_harness.render_rows(rows))
     print()
     print(render_notes(rows))
     if args.json:
