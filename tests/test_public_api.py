@@ -34,6 +34,7 @@ def test_public_names_are_locked() -> None:
             "log_artifacts",
             "log_dict",
             "log_figure",
+            "log_input",
             "log_metric",
             "log_metrics",
             "log_param",

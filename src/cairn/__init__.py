@@ -31,6 +31,7 @@ __all__ = [
     "log_artifacts",
     "log_dict",
     "log_figure",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -48,12 +49,14 @@ __all__ = [
 _LAZY: dict[str, str] = {
     name: "cairn.tracking.fluent"
     for name in __all__
-    if name not in ("TrackingClient", "__version__", "register_model")
+    if name not in ("TrackingClient", "__version__", "log_input", "register_model")
 }
+_LAZY["log_input"] = "cairn.data.lineage"
 _LAZY["TrackingClient"] = "cairn.tracking.client"
 _LAZY["register_model"] = "cairn.models.registry.fluent"
 
 if TYPE_CHECKING:
+    from cairn.data.lineage import log_input
     from cairn.models.registry.fluent import register_model
     from cairn.tracking.client import TrackingClient
     from cairn.tracking.fluent import (
@@ -90,7 +93,7 @@ if TYPE_CHECKING:
 
 # Flavor modules resolve as attributes too, so ``cairn.sklearn.log_model(...)`` works after a
 # bare ``import cairn`` the way MLflow users write it.
-_SUBMODULES = frozenset({"models", "pyfunc", "river", "sklearn"})
+_SUBMODULES = frozenset({"data", "models", "pyfunc", "river", "sklearn"})
 
 
 def __getattr__(name: str) -> Any:

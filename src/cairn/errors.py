@@ -2,14 +2,19 @@
 
     CairnError                    INTERNAL_ERROR            500
     ├── NotFoundError             RESOURCE_DOES_NOT_EXIST   404
+    │   ├── TableNotFoundError    RESOURCE_DOES_NOT_EXIST   404
+    │   └── TableVersionError     RESOURCE_DOES_NOT_EXIST   404
     ├── InvalidParameterError     INVALID_PARAMETER_VALUE   400
     │   ├── SearchSyntaxError     INVALID_PARAMETER_VALUE   400
     │   ├── UnsafePathError       INVALID_PARAMETER_VALUE   400
     │   ├── ModelFormatError      INVALID_PARAMETER_VALUE   400
     │   ├── ModelInputError       BAD_REQUEST               400
-    │   └── ProjectSpecError      INVALID_PARAMETER_VALUE   400
+    │   ├── ProjectSpecError      INVALID_PARAMETER_VALUE   400
+    │   └── SchemaMismatchError   INVALID_PARAMETER_VALUE   400
     ├── AlreadyExistsError        RESOURCE_ALREADY_EXISTS   400
     ├── InvalidStateError         INVALID_STATE             400
+    ├── CommitConflictError       ABORTED                   409
+    ├── UnauthenticatedError      UNAUTHENTICATED           401
     ├── PermissionDeniedError     PERMISSION_DENIED         403
     ├── RequestLimitExceededError REQUEST_LIMIT_EXCEEDED    429
     ├── UnavailableError          TEMPORARILY_UNAVAILABLE   503
@@ -25,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "CairnError",
+    "CommitConflictError",
     "InvalidParameterError",
     "InvalidStateError",
     "ModelFormatError",
@@ -34,9 +40,13 @@ __all__ = [
     "ProjectExecutionError",
     "ProjectSpecError",
     "RequestLimitExceededError",
+    "SchemaMismatchError",
     "SchemaVersionError",
     "SearchSyntaxError",
     "StoreError",
+    "TableNotFoundError",
+    "TableVersionError",
+    "UnauthenticatedError",
     "UnavailableError",
     "UnsafePathError",
 ]
@@ -100,6 +110,18 @@ class ProjectSpecError(InvalidParameterError):
     """An MLproject, python_env.yaml or parameter that does not validate; names file and line."""
 
 
+class TableNotFoundError(NotFoundError):
+    """A path or URI that holds no Delta table."""
+
+
+class TableVersionError(NotFoundError):
+    """A table version (or timestamp) that does not exist, or whose files were vacuumed."""
+
+
+class SchemaMismatchError(InvalidParameterError):
+    """Data whose columns do not match the table's schema; names every differing column."""
+
+
 class AlreadyExistsError(CairnError):
     """Creating something whose name is taken."""
 
@@ -112,6 +134,20 @@ class InvalidStateError(CairnError):
 
     error_code = "INVALID_STATE"
     http_status = 400
+
+
+class CommitConflictError(CairnError):
+    """A table commit that lost a race with a concurrent writer and could not be retried."""
+
+    error_code = "ABORTED"
+    http_status = 409
+
+
+class UnauthenticatedError(CairnError):
+    """No credentials, or credentials the server does not accept."""
+
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
 
 
 class PermissionDeniedError(CairnError):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from cairn.entities import FileInfo
+    from cairn.entities import DatasetInput, FileInfo
     from cairn.tracking.artifacts import ArtifactRepository
     from cairn.tracking.stores.base import TrackingStore
 
@@ -243,6 +243,13 @@ class TrackingClient:
         params = [make_param(p.key, p.value) for p in params]
         tags = [make_tag(tag.key, tag.value) for tag in tags]
         self.store.log_batch(run_id, metrics, params, tags)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record datasets (e.g. Delta table versions) the run read or wrote, with their tags."""
+        for item in datasets:
+            for key, value in item.tags.items():
+                make_tag(key, value)
+        self.store.log_inputs(run_id, datasets)
 
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None

@@ -38,8 +38,8 @@ __all__ = [
     "upgrade_schema",
 ]
 
-HEAD_REVISION = "0004"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
+HEAD_REVISION = "0005"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -1,0 +1,63 @@
+"""Versioned Delta tables with run lineage.
+
+``write_table`` / ``read_table`` / ``history`` / ``restore`` / ``diff`` over delta-rs; reads and
+writes inside a run are recorded on it, so a model can be traced back to the exact table
+versions it was trained on. ``deltalake`` loads on first use, not on ``import cairn.data``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "Commit",
+    "TableDiff",
+    "TableInput",
+    "TableSnapshot",
+    "diff",
+    "history",
+    "log_input",
+    "read_table",
+    "restore",
+    "table_info",
+    "table_inputs",
+    "write_table",
+]
+
+_LAZY = {
+    "Commit": "cairn.data.tables",
+    "TableDiff": "cairn.data.diff",
+    "TableInput": "cairn.data.lineage",
+    "TableSnapshot": "cairn.data.snapshot",
+    "diff": "cairn.data.diff",
+    "history": "cairn.data.tables",
+    "log_input": "cairn.data.lineage",
+    "read_table": "cairn.data.tables",
+    "restore": "cairn.data.tables",
+    "table_info": "cairn.data.tables",
+    "table_inputs": "cairn.data.lineage",
+    "write_table": "cairn.data.tables",
+}
+
+if TYPE_CHECKING:
+    from cairn.data.diff import TableDiff, diff
+    from cairn.data.lineage import TableInput, log_input, table_inputs
+    from cairn.data.snapshot import TableSnapshot
+    from cairn.data.tables import (
+        Commit,
+        history,
+        read_table,
+        restore,
+        table_info,
+        write_table,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cairn.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
