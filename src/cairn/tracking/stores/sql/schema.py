@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "api_tokens",
     "client_requests",
     "datasets",
+    "experiment_permissions",
     "experiment_tags",
     "experiments",
     "latest_metrics",
@@ -16,6 +18,7 @@ __all__ = [
     "logged_models",
     "metadata",
     "metrics",
+    "model_permissions",
     "model_version_tags",
     "model_versions",
     "params",
@@ -27,6 +30,7 @@ __all__ = [
     "run_logged_models",
     "runs",
     "tags",
+    "users",
 ]
 
 # Names let migrations and reflection agree across SQLite and PostgreSQL.
@@ -383,4 +387,62 @@ registered_model_aliases = sa.Table(
         ["model_versions.registered_model_id", "model_versions.version"],
         ondelete="CASCADE",
     ),
+)
+
+# Authentication (``cairn server --auth``). Only a hash of each password and API token is
+# kept; permissions name a user and an experiment or registered model, and go with either.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(256), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("revoked_time", sa.BigInteger, nullable=True),
+    sa.Index(None, "user_id"),
+)
+
+experiment_permissions = sa.Table(
+    "experiment_permissions",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("permission", sa.String(32), nullable=False),
+    sa.Index(None, "user_id"),
+)
+
+model_permissions = sa.Table(
+    "model_permissions",
+    metadata,
+    sa.Column(
+        "registered_model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.registered_model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("permission", sa.String(32), nullable=False),
+    sa.Index(None, "user_id"),
 )
