@@ -9,6 +9,10 @@ postgres_server  (session)  base URI of a PostgreSQL server,
 postgres_uri     (function) a fresh, empty database on that server; dropped after the test.
 sqlite_uri       (function) ``sqlite:///<tmp_path>/cairn.db``.
 spark            (session)  a local[2] SparkSession (Arrow on, UI off); mark its tests slow.
+cairn_server     (function) a factory: ``cairn_server(store_uri, *args)`` starts a real
+                            ``cairn server --port 0`` subprocess on 127.0.0.1 (own session,
+                            cwd ``tmp_path``) and returns it once ``/health`` answers; killed
+                            (SIGKILL, whole group) at teardown, or earlier by ``.kill()``.
 (autouse)                   ``$CAIRN_TRACKING_URI`` points into ``tmp_path``, never the repo.
 
 Tests using ``postgres_server``/``postgres_uri`` get the ``postgres`` marker automatically,
@@ -35,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 ENV_EXTERNAL_URI = "CAIRN_TEST_POSTGRES_URI"
 ENV_SKIP_POSTGRES = "CAIRN_TEST_SKIP_POSTGRES"
@@ -297,6 +301,94 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+class ServerProcess:
+    """A ``cairn server`` subprocess; ``url`` comes from the banner it prints."""
+
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        import queue
+        import threading
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "MLFLOW_"))}
+        self.proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # one process group, workers included
+        )
+        self.pid = self.proc.pid
+        self.output: list[str] = []
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.output.append(line)
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                raise RuntimeError(f"cairn server did not start: {''.join(self.output)}") from None
+            found = re.match(r"Cairn tracking server on (http://127\.0\.0\.1:\d+) ", line)
+            if found:
+                self.url = found.group(1)
+                break
+        self._wait_healthy(deadline)
+
+    def _wait_healthy(self, deadline: float) -> None:
+        import httpx
+
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"cairn server did not answer /health: {''.join(self.output)}")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: no shutdown handlers, no final checkpoint."""
+        import contextlib
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def cairn_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start real ``cairn server`` processes; every one still running is killed afterwards."""
+    script = Path(sys.executable).with_name("cairn")
+    base = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "import cairn.cli as c; c.main()"]
+    )
+    started: list[ServerProcess] = []
+
+    def start(store_uri: str, *args: str) -> ServerProcess:
+        command = [*base, "server", "--host", "127.0.0.1", "--port", "0"]
+        command += ["--backend-store-uri", store_uri]
+        command += ["--artifacts-destination", str(tmp_path / "artifacts"), *args]
+        started.append(ServerProcess(command, tmp_path))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.kill()
 
 
 # -- Spark ----------------------------------------------------------------------------------
