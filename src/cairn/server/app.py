@@ -67,6 +67,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.artifacts_destination = destination
     # Added first so it sits inside the body limit (the last middleware added is outermost).
     app.add_middleware(FastLogMetric, store=store)
+    if settings.auth:
+        from cairn.server.auth import install
+
+        # Outside the fast path (it is checked too), inside the body limit (bodies it reads
+        # to find a run or experiment are bounded).
+        install(app, settings, store)
     app.add_middleware(
         BodyLimitMiddleware,
         max_request_bytes=settings.max_request_bytes,

@@ -20,6 +20,14 @@ class ServerSettings:
             so clients never touch the artifact store directly.
         max_request_bytes: largest JSON API body accepted (larger → 413).
         max_upload_bytes: largest artifact upload accepted (larger → 413).
+        auth: require sign-in (HTTP Basic or a bearer token) and check permissions on every
+            route; off, the server answers anyone who can reach it.
+        auth_default_permission: what signed-in users may do with experiments and registered
+            models they hold no permission on: READ, EDIT, MANAGE or NO_PERMISSIONS.
+        auth_max_failures: failed sign-ins from one address or for one username within
+            ``auth_failure_window`` seconds before further attempts get 429.
+        auth_cache_seconds: how long a verified credential or permission is remembered;
+            changes made elsewhere (CLI, other workers) apply within this time.
     """
 
     backend_store_uri: str = ".cairn"
@@ -27,3 +35,8 @@ class ServerSettings:
     serve_artifacts: bool = True
     max_request_bytes: int = 16 * MiB
     max_upload_bytes: int = 5 * 1024 * MiB
+    auth: bool = False
+    auth_default_permission: str = "READ"
+    auth_max_failures: int = 10
+    auth_failure_window: float = 300.0
+    auth_cache_seconds: float = 10.0
