@@ -7,6 +7,7 @@ written by a newer Cairn); SQLAlchemy's errors become Cairn's in ``translated_er
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +29,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 __all__ = [
+    "ENV_SQLITE_SYNCHRONOUS",
     "HEAD_REVISION",
     "KNOWN_REVISIONS",
     "create_engine",
     "current_revision",
     "downgrade_schema",
     "ensure_schema",
+    "sqlite_synchronous",
     "translated_errors",
     "upgrade_schema",
 ]
@@ -41,11 +44,29 @@ __all__ = [
 HEAD_REVISION = "0005"
 KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 _MIGRATIONS = Path(__file__).with_name("migrations")
+ENV_SQLITE_SYNCHRONOUS = "CAIRN_SQLITE_SYNCHRONOUS"
+# FULL: every commit is fsynced to the WAL before it returns, so a write Cairn acknowledged
+# survives a power loss too; NORMAL only survives a process crash (see SECURITY.md).
+_SQLITE_SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+
+
+def sqlite_synchronous() -> str:
+    """The ``PRAGMA synchronous`` level for SQLite stores: ``$CAIRN_SQLITE_SYNCHRONOUS`` or FULL."""
+    raw = os.environ.get(ENV_SQLITE_SYNCHRONOUS, "").strip().upper()
+    if not raw:
+        return _SQLITE_SYNCHRONOUS[0]
+    if raw not in _SQLITE_SYNCHRONOUS:
+        raise InvalidParameterError(
+            f"{ENV_SQLITE_SYNCHRONOUS}={os.environ[ENV_SQLITE_SYNCHRONOUS]!r} is not a "
+            f"synchronous level Cairn accepts; use one of {', '.join(_SQLITE_SYNCHRONOUS)}"
+        )
+    return raw
 
 
 def create_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite files get WAL, synced commits, foreign keys, a busy timeout."""
     if url.startswith("sqlite"):
+        synchronous = sqlite_synchronous()
         db_path = url.split(":///", 1)[1] if ":///" in url else ""
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -54,10 +75,10 @@ def create_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
-            # WAL lets readers run beside the writer; NORMAL keeps every commit across a
-            # process crash while skipping an fsync per transaction.
+            # WAL lets readers run beside the writer; FULL fsyncs the WAL at each commit, so
+            # an acknowledged write survives power loss as well as a process crash.
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
@@ -135,6 +156,9 @@ def translated_errors(url: str) -> Iterator[None]:
         raise InvalidParameterError(
             f"Value not accepted by the tracking database: {exc.orig}"
         ) from exc
+    except OverflowError as exc:
+        # sqlite3 refuses an integer beyond 64 bits before the database sees it.
+        raise InvalidParameterError(f"Value not accepted by the tracking database: {exc}") from exc
     except sa_exc.DBAPIError as exc:
         raise StoreError(f"Tracking database error: {exc.orig}") from exc
     except sa_exc.SQLAlchemyError as exc:
