@@ -28,6 +28,8 @@ _COMMANDS = {
         "Score, serve, package and register models.",
     ),
     "sync": ("cairn.cli.sync", "sync", "Upload what was logged while the server was unreachable."),
+    "tokens": ("cairn.cli.tokens", "tokens", "Create, list and revoke API tokens (server --auth)."),
+    "users": ("cairn.cli.users", "users", "Create, list and delete users (server --auth)."),
 }
 
 

@@ -27,6 +27,7 @@ __all__ = ["serve", "server"]
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _BACKLOG = 2048
+_PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 
 
 @click.command("server")
@@ -68,6 +69,20 @@ _BACKLOG = 2048
     show_default=True,
     help="Largest JSON API request body in MiB; larger ones get 413.",
 )
+@click.option(
+    "--auth",
+    is_flag=True,
+    help="Require sign-in (HTTP Basic or API token) and check permissions on every route. "
+    "The first start creates an admin from CAIRN_ADMIN_USERNAME / CAIRN_ADMIN_PASSWORD, "
+    "or asks for one in a terminal.",
+)
+@click.option(
+    "--auth-default-permission",
+    type=click.Choice(_PERMISSIONS, case_sensitive=False),
+    default="READ",
+    show_default=True,
+    help="With --auth: what users may do with experiments and models they hold no permission on.",
+)
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="warning", show_default=True)
 def server(
     host: str,
@@ -77,6 +92,8 @@ def server(
     workers: int,
     no_serve_artifacts: bool,
     max_request_mb: int,
+    auth: bool,
+    auth_default_permission: str,
     log_level: str,
 ) -> None:
     """Serve the MLflow-compatible tracking API and artifact proxy.
@@ -88,7 +105,11 @@ def server(
         artifacts_destination=artifacts_destination,
         serve_artifacts=not no_serve_artifacts,
         max_request_bytes=max_request_mb * MiB,
+        auth=auth,
+        auth_default_permission=auth_default_permission.upper(),
     )
+    if auth:
+        _first_admin(settings.backend_store_uri)
     serve(settings, host=host, port=port, workers=workers, log_level=log_level)
 
 
@@ -136,6 +157,35 @@ def serve(
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def _first_admin(store_uri: str) -> None:
+    """Make sure the store has an admin: from the environment, else asked in a terminal."""
+    import os
+    import sys
+
+    from cairn._config import resolve_store_location
+    from cairn.server.auth import ENV_ADMIN_PASSWORD, ENV_ADMIN_USERNAME, ensure_admin
+    from cairn.server.auth.store import AuthStore
+
+    store = AuthStore.open(resolve_store_location(store_uri).uri)
+    try:
+        username = os.environ.get(ENV_ADMIN_USERNAME, "").strip()
+        password = os.environ.get(ENV_ADMIN_PASSWORD, "")
+        if store.count_admins() == 0 and not (username and password):
+            if not sys.stdin.isatty():
+                raise click.ClickException(
+                    f"--auth needs an admin and this store has none: set {ENV_ADMIN_USERNAME} "
+                    f"and {ENV_ADMIN_PASSWORD}, or start the server in a terminal to be asked"
+                )
+            click.echo("This store has no admin yet; create one.")
+            username = username or click.prompt("Admin username")
+            password = click.prompt("Admin password", hide_input=True, confirmation_prompt=True)
+        created = ensure_admin(store, username, password)
+        if created:
+            click.echo(f"Created admin user {created!r}.")
+    finally:
+        store.close()
+
+
 def _exit_quietly(_signum: int, _frame: FrameType | None) -> NoReturn:
     raise SystemExit(0)
 
@@ -180,6 +230,8 @@ def _banner(app: FastAPI, sock: socket.socket, workers: int) -> str:
     if not settings.serve_artifacts:
         artifacts += " (not proxied)"
     extra = f", workers: {workers}" if workers > 1 else ""
+    if settings.auth:
+        extra += f", auth: on (default permission {settings.auth_default_permission})"
     return f"Cairn tracking server on {url} (store: {store}, artifacts: {artifacts}{extra})"
 
 

@@ -28,6 +28,7 @@ from cairn.errors import (
     NotFoundError,
     PermissionDeniedError,
     RequestLimitExceededError,
+    UnauthenticatedError,
     UnavailableError,
 )
 
@@ -35,9 +36,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
-__all__ = ["ENV_HTTP_TIMEOUT", "ENV_RETRY_SECONDS", "HttpSession", "error_from_response"]
+__all__ = [
+    "ENV_HTTP_TIMEOUT",
+    "ENV_RETRY_SECONDS",
+    "ENV_TRACKING_PASSWORD",
+    "ENV_TRACKING_TOKEN",
+    "ENV_TRACKING_USERNAME",
+    "HttpSession",
+    "error_from_response",
+]
 
 ENV_RETRY_SECONDS = "CAIRN_HTTP_RETRY_SECONDS"
+# Credentials for a server started with --auth: a token, else a username and password.
+ENV_TRACKING_TOKEN = "CAIRN_TRACKING_TOKEN"
+ENV_TRACKING_USERNAME = "CAIRN_TRACKING_USERNAME"
+ENV_TRACKING_PASSWORD = "CAIRN_TRACKING_PASSWORD"
 ENV_HTTP_TIMEOUT = "CAIRN_HTTP_TIMEOUT"
 DEFAULT_RETRY_SECONDS = 10.0
 DEFAULT_TIMEOUT = 60.0
@@ -58,7 +71,7 @@ _ERRORS: dict[str, type[CairnError]] = {
     "RESOURCE_ALREADY_EXISTS": AlreadyExistsError,
     "INVALID_STATE": InvalidStateError,
     "PERMISSION_DENIED": PermissionDeniedError,
-    "UNAUTHENTICATED": PermissionDeniedError,
+    "UNAUTHENTICATED": UnauthenticatedError,
     "REQUEST_LIMIT_EXCEEDED": RequestLimitExceededError,
     "TEMPORARILY_UNAVAILABLE": UnavailableError,
 }
@@ -75,6 +88,17 @@ def _env_seconds(name: str, default: float) -> float:
         return max(0.0, float(raw))
     except ValueError:
         raise InvalidParameterError(f"${name} must be a number of seconds, got {raw!r}") from None
+
+
+def _credentials() -> tuple[dict[str, str], httpx.Auth | None]:
+    """Headers and auth from $CAIRN_TRACKING_TOKEN, else $CAIRN_TRACKING_USERNAME/PASSWORD."""
+    token = os.environ.get(ENV_TRACKING_TOKEN, "").strip()
+    if token:
+        return {"Authorization": f"Bearer {token}"}, None
+    username = os.environ.get(ENV_TRACKING_USERNAME, "")
+    if username:
+        return {}, httpx.BasicAuth(username, os.environ.get(ENV_TRACKING_PASSWORD, ""))
+    return {}, None
 
 
 def error_from_response(response: httpx.Response) -> CairnError:
@@ -184,11 +208,13 @@ class HttpSession:
             # go out in two writes stalls ~40 ms on Nagle + delayed ACK.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        credential_headers, auth = _credentials()
         self._client = httpx.Client(
             base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
-            headers={"User-Agent": f"cairn/{__version__}"},
+            headers={"User-Agent": f"cairn/{__version__}", **credential_headers},
+            auth=auth,
         )
 
     def __repr__(self) -> str:
