@@ -25,6 +25,35 @@ def parse_params(
     return out
 
 
+def parse_data_versions(
+    _ctx: click.Context, _param: click.Parameter, items: tuple[str, ...]
+) -> dict[str, int]:
+    """``--data-version URI=N`` options as {normalized URI: N}; a malformed one is a usage error."""
+    from cairn.data.pins import parse_pin
+    from cairn.errors import InvalidParameterError
+
+    pins: dict[str, int] = {}
+    for item in items:
+        try:
+            uri, version = parse_pin(item)
+        except InvalidParameterError as exc:
+            raise click.BadParameter(exc.message, param_hint="'--data-version'") from None
+        pins[uri] = version
+    return pins
+
+
+def data_version_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--data-version",
+        "data_versions",
+        multiple=True,
+        callback=parse_data_versions,
+        metavar="URI=VERSION",
+        help="Read this Delta table at this version: cairn.data.read_table(URI) without a "
+        "version reads it (repeatable).",
+    )(func)
+
+
 def finish(result: ProjectRun) -> None:
     """Exit as the run ended: 0 FINISHED, 1 FAILED, 130 KILLED (the message says why)."""
     if result.succeeded:
@@ -66,6 +95,7 @@ def finish(result: ProjectRun) -> None:
 @click.option(
     "--backend-config", metavar="FILE", help="Backend settings: a JSON file or JSON text."
 )
+@data_version_option
 def run(
     uri: str,
     entry_point: str,
@@ -77,6 +107,7 @@ def run(
     env_manager: str | None,
     backend: str,
     backend_config: str | None,
+    data_versions: dict[str, int],
 ) -> None:
     """Run a project (a folder or git repository, URI[#subdirectory]) as a recorded run.
 
@@ -101,5 +132,6 @@ def run(
             env_manager=env_manager,
             backend=backend,
             backend_config=backend_config,
+            data_pins=data_versions,
         )
     )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cairn.cli._output import format_duration, format_time, format_value, print_json, print_table
-from cairn.cli.run import finish, parse_params
+from cairn.cli.run import data_version_option, finish, parse_params
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -180,10 +180,27 @@ def restore_run(run_id: str) -> None:
 @click.option(
     "--env-manager", type=click.Choice(["uv", "local"]), help="Instead of the recorded environment."
 )
+@data_version_option
 def reproduce_run(
-    run_id: str, params: dict[str, str], run_name: str | None, env_manager: str | None
+    run_id: str,
+    params: dict[str, str],
+    run_name: str | None,
+    env_manager: str | None,
+    data_versions: dict[str, int],
 ) -> None:
-    """Rerun a project run: recorded source and commit, environment and parameters."""
+    """Rerun a project run: recorded source, environment, parameters and table versions.
+
+    Each Delta table the run read is read again at the version it read; --data-version
+    URI=N reads another version instead.
+    """
     from cairn.projects.reproduce import reproduce
 
-    finish(reproduce(run_id, params, run_name=run_name, env_manager=env_manager))
+    finish(
+        reproduce(
+            run_id,
+            params,
+            run_name=run_name,
+            env_manager=env_manager,
+            data_versions=data_versions,
+        )
+    )

@@ -1,4 +1,8 @@
-"""Rerun a recorded project run: same source and commit, same environment, same parameters."""
+"""Rerun a recorded project run: same source and commit, environment, parameters and data.
+
+The table versions the run read (its recorded Delta inputs) are pinned for the new job, so
+its ``cairn.data.read_table(uri)`` calls read what the original read, not the latest.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from cairn.projects.runner import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from cairn.entities import Run
     from cairn.projects.spec import ProjectSpec
     from cairn.tracking.client import TrackingClient
 
@@ -74,6 +79,26 @@ def recorded_environment(
     return plan
 
 
+def recorded_pins(run: Run, announce: Callable[[str], None]) -> dict[str, int]:
+    """Table URI -> the version the run read; the newest one when it read several."""
+    from cairn.data.lineage import table_inputs
+
+    read: dict[str, set[int]] = {}
+    for table in table_inputs(run):
+        if table.role == "input":
+            read.setdefault(table.uri, set()).add(table.version)
+    pins = {}
+    for uri, versions in read.items():
+        pins[uri] = max(versions)
+        if len(versions) > 1:
+            announce(
+                f"run {run.info.run_id} read {uri} at versions "
+                f"{', '.join(map(str, sorted(versions)))}: pinning the newest, {pins[uri]} "
+                "(reads that name a version read that version anyway)"
+            )
+    return pins
+
+
 def reproduce(
     run_id: str,
     parameters: Mapping[str, Any] | None = None,
@@ -82,6 +107,7 @@ def reproduce(
     env_manager: str | None = None,
     tracking_uri: str | None = None,
     echo: bool = True,
+    data_versions: Mapping[str, int] | None = None,
 ) -> ProjectRun:
     """Run again what run ``run_id`` ran, as a new run tagged ``cairn.project.reproduces``.
 
@@ -92,7 +118,10 @@ def reproduce(
         env_manager: ``local`` to use this interpreter instead of the recorded environment.
         tracking_uri: where both runs live; the process's tracking URI otherwise.
         echo: copy the command's output to this process's stdout/stderr.
+        data_versions: table URI -> version, overriding (or adding to) the versions of the
+            tables the run read, which are pinned for the new job.
     """
+    from cairn.data.delta import normalize_uri
     from cairn.tracking.client import TrackingClient
 
     announce = announcer(echo)
@@ -112,6 +141,11 @@ def reproduce(
             f"run {run_id} ran with uncommitted changes; reproducing commit "
             f"{invocation.commit[:12]} without them"
         )
+    pins = recorded_pins(original, announce)
+    for uri, version in (data_versions or {}).items():
+        pins[normalize_uri(uri)] = version
+    for uri, version in sorted(pins.items()):
+        announce(f"reading {uri} at version {version}")
     environment = None
     if env_manager is None:
         packages = _read(client, run_id, record.PACKAGES_ARTIFACT)
@@ -130,4 +164,5 @@ def reproduce(
         echo=echo,
         reproduces=run_id,
         environment=environment,
+        data_pins=pins,
     )

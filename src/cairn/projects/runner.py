@@ -9,6 +9,7 @@ leaves nothing behind. From the moment the run exists, it always ends: FINISHED,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cairn.entities import LifecycleStage, RunStatus, RunTag
-from cairn.errors import CairnError, InvalidStateError, ProjectSpecError
+from cairn.errors import CairnError, InvalidParameterError, InvalidStateError, ProjectSpecError
 from cairn.projects import record
 from cairn.projects.backends import Launch, Outcome, get_backend, load_backend_config
 from cairn.projects.environments import (
@@ -40,9 +41,19 @@ if TYPE_CHECKING:
     from cairn.projects.spec import ProjectSpec
     from cairn.tracking.client import TrackingClient
 
-__all__ = ["ENV_MANAGERS", "EnvironmentPlan", "ProjectRun", "announcer", "plan_environment", "run"]
+__all__ = [
+    "ENV_MANAGERS",
+    "TAG_DATA_PINS",
+    "EnvironmentPlan",
+    "ProjectRun",
+    "announcer",
+    "check_data_pins",
+    "plan_environment",
+    "run",
+]
 
 ENV_MANAGERS = ("uv", "local")
+TAG_DATA_PINS = "cairn.data.pins"  # JSON {table URI: version}: the versions the job's reads used
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +143,24 @@ def child_tracking_uri(uri: str) -> str:
     return uri
 
 
+def check_data_pins(pins: Mapping[str, int] | None) -> dict[str, int]:
+    """Pins with normalized URIs, each table version checked to exist before a run is made."""
+    if not pins:
+        return {}
+    from cairn.data import delta
+
+    checked: dict[str, int] = {}
+    for uri, version in pins.items():
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidParameterError(
+                f"The pinned version of {uri} must be a non-negative integer, got {version!r}"
+            )
+        target = delta.normalize_uri(uri)
+        delta.open_table(target, version=version)  # TableNotFoundError / TableVersionError
+        checked[target] = version
+    return checked
+
+
 def _experiment_id(
     client: TrackingClient, experiment_name: str | None, experiment_id: str | None
 ) -> str:
@@ -209,6 +238,7 @@ def run(
     echo: bool = True,
     reproduces: str | None = None,
     environment: Callable[[ProjectSpec], EnvironmentPlan] | None = None,
+    data_pins: Mapping[str, int] | None = None,
 ) -> ProjectRun:
     """Run an entry point of the project at ``uri`` as a new run, and wait for it to end.
 
@@ -229,12 +259,15 @@ def run(
         echo: copy the command's output to this process's stdout/stderr while it runs.
         reproduces: the run this one reproduces (tagged on the new run).
         environment: chooses the environment instead of the project's declaration.
+        data_pins: table URI -> version; the job's ``cairn.data.read_table(uri)`` calls
+            without an explicit version read these versions (``$CAIRN_DATA_PINS``).
 
     Returns:
         The run's id and final status; the command's failure is a FAILED status, not an error.
 
     Raises:
         ProjectSpecError: the project, entry point, parameters or configuration are invalid.
+        TableNotFoundError, TableVersionError: a pinned table or version does not exist.
         NotFoundError: the folder, subdirectory or git ref does not exist.
         ProjectExecutionError: the run could not start (marked FAILED when it was created).
     """
@@ -256,6 +289,7 @@ def run(
         )
         if chosen_backend.name == "spark" and plan.manager == "docker":
             raise ProjectSpecError("docker_env projects run with the local backend only")
+        pins = check_data_pins(data_pins)
         experiment = _experiment_id(client, experiment_name, experiment_id)
         command = entry.render(values)
         invocation = record.Invocation(
@@ -285,6 +319,8 @@ def run(
                 reproduces,
             ),
         }
+        if pins:
+            tags[TAG_DATA_PINS] = json.dumps(pins, sort_keys=True)
         created = client.create_run(experiment, tags=tags, run_name=run_name)
         run_id = created.info.run_id
         announce(f"run {run_id} ({created.info.run_name}) in experiment {experiment}: {command}")
@@ -300,7 +336,7 @@ def run(
                         command=command,
                         project_dir=source.project_dir,
                         environment=env,
-                        env=_child_env(env, run_id, experiment, client.tracking_uri),
+                        env=_child_env(env, run_id, experiment, client.tracking_uri, pins),
                         tracking_uri=child_tracking_uri(client.tracking_uri),
                         docker=project.docker_env if env.manager == "docker" else None,
                         echo=echo,
@@ -328,9 +364,14 @@ def run(
 
 
 def _child_env(
-    env: Environment, run_id: str, experiment_id: str, tracking_uri: str
+    env: Environment,
+    run_id: str,
+    experiment_id: str,
+    tracking_uri: str,
+    data_pins: Mapping[str, int] | None = None,
 ) -> dict[str, str]:
     from cairn._config import ENV_TRACKING_URI
+    from cairn.data.pins import PINS_ENV, encode_pins
     from cairn.tracking import fluent
 
     base = {
@@ -344,6 +385,8 @@ def _child_env(
         "PYTHONUNBUFFERED": "1",
     }
     base.pop(fluent.ENV_EXPERIMENT_NAME, None)
+    if data_pins:
+        base[PINS_ENV] = encode_pins(data_pins)
     return env.child_env(base)
 
 
