@@ -30,6 +30,12 @@ _COMMANDS = {
     "sync": ("cairn.cli.sync", "sync", "Upload what was logged while the server was unreachable."),
     "tokens": ("cairn.cli.tokens", "tokens", "Create, list and revoke API tokens (server --auth)."),
     "users": ("cairn.cli.users", "users", "Create, list and delete users (server --auth)."),
+    "data": ("cairn.cli.data", "data", "Show, diff and restore versions of Delta tables."),
+    "lineage": (
+        "cairn.cli.lineage",
+        "lineage",
+        "Trace a model or run to its code, parameters and data commits.",
+    ),
 }
 
 

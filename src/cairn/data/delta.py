@@ -35,6 +35,7 @@ __all__ = [
     "commit_history",
     "delta_schema_fields",
     "file_uris",
+    "head",
     "normalize_uri",
     "open_table",
     "restore_version",
@@ -144,6 +145,12 @@ def scan(table: DeltaTable, uri: str, columns: Sequence[str] | None = None) -> p
     """Read the table's current version into Arrow, optionally only some columns."""
     with _translated(uri, table.version()):
         return table.to_pyarrow_table(columns=list(columns) if columns is not None else None)
+
+
+def head(table: DeltaTable, uri: str, rows: int) -> pa.Table:
+    """Up to ``rows`` rows of the table's current version, opening only the files needed."""
+    with _translated(uri, table.version()):
+        return table.to_pyarrow_dataset().head(rows)
 
 
 def add_actions(table: DeltaTable, uri: str) -> pa.Table:
