@@ -133,8 +133,12 @@ def test_diff_shows_shifted_columns_and_the_commit_that_brought_them(
     out = _invoke(runner, "data", "diff", uri, "0", "1")
     assert f"{uri}: version 0 → 1" in out and "Rows: 200 → 300 (+100)" in out
     assert "Schema: unchanged" in out
-    [sqft] = [line for line in out.splitlines() if line.startswith("│ sqft")]
-    assert "SHIFTED" in sqft and "→" in sqft
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("│ sqft"))
+    sqft_v0, sqft_v1 = lines[at], lines[at + 1]
+    assert "SHIFTED" in sqft_v0 and "│ v0 " in sqft_v0 and "│ v1 " in sqft_v1
+    v0_std, v1_std = (float(line.split("│")[5]) for line in (sqft_v0, sqft_v1))
+    assert v1_std > 100 * v0_std
     [rooms] = [line for line in out.splitlines() if line.startswith("│ rooms")]
     assert "SHIFTED" not in rooms
     assert "Shifted columns: sqft (" in out
@@ -157,9 +161,11 @@ def test_diff_shows_schema_changes(table: tuple[str, str]) -> None:
     )  # version 2 adds a column
     out = _invoke(CliRunner(), "data", "diff", uri, "0", "2")
     assert "Schema changes" in out
-    change, stats = [line for line in out.splitlines() if line.startswith("│ garden")]
-    assert "added" in change and "boolean" in change
-    assert "— → boolean" in stats
+    lines = out.splitlines()
+    change, stats = [i for i, line in enumerate(lines) if line.startswith("│ garden")]
+    assert "added" in lines[change] and "boolean" in lines[change]
+    assert "│ —  " in lines[stats] and "(absent)" in lines[stats]
+    assert "boolean" in lines[stats + 1] and "│ v2 " in lines[stats + 1]
     payload = json.loads(_invoke(CliRunner(), "data", "diff", uri, "2", "0", "--json"))
     assert payload["schema_changes"] == [
         {"column": "garden", "change": "removed", "old_type": "boolean", "new_type": None}

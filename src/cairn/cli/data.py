@@ -24,7 +24,7 @@ from cairn.cli._output import format_value, print_json, print_table
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from cairn.data.diff import ColumnStats, TableDiff
+    from cairn.data.diff import TableDiff
     from cairn.data.tables import Commit
 
 __all__ = ["commit_rows", "data", "format_commit_time"]
@@ -163,44 +163,49 @@ def show_cmd(uri: str, version: int | None, limit: int, as_json: bool) -> None:
         )
 
 
-def _pair(old: Any, new: Any) -> str:
-    def text(value: Any) -> str:
-        return "—" if value is None else format_value(value)
-
-    if old is None and new is None:
+def _number(value: Any) -> str:
+    if value is None:
         return ""
-    if old == new:
-        return text(old)
-    return f"{text(old)} → {text(new)}"
-
-
-def _stat(old: ColumnStats | None, new: ColumnStats | None, name: str) -> str:
-    return _pair(getattr(old, name, None), getattr(new, name, None))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _print_columns(result: TableDiff) -> None:
+    """One row per column and version, so the from/to values sit under each other."""
     from rich.console import Console
     from rich.table import Table
 
     shifted = set(result.shifted)
-    table = Table(title="Columns (from → to)", header_style="bold")
-    table.add_column("Column", no_wrap=True)
-    for name in ("Type", "Mean", "Std", "Min", "Max", "Nulls", "Distinct", "Shifted"):
-        table.add_column(name, overflow="fold")
+    stats = ["mean", "std", "min", "max", "nulls"]
+    if any(
+        s is not None and s.distinct is not None for pair in result.columns.values() for s in pair
+    ):
+        stats.append("distinct")
+    table = Table(title="Columns", header_style="bold")
+    for header in ("Column", "Type", "Version", *(s.capitalize() for s in stats), "Shifted"):
+        table.add_column(header, no_wrap=header in ("Column", "Shifted"))
     for name, (old, new) in result.columns.items():
         moved = name in shifted
-        table.add_row(
-            name,
-            _pair(old.type if old else None, new.type if new else None),
-            _stat(old, new, "mean"),
-            _stat(old, new, "std"),
-            _stat(old, new, "min"),
-            _stat(old, new, "max"),
-            _stat(old, new, "nulls"),
-            _stat(old, new, "distinct"),
-            "SHIFTED" if moved else "",
-            style="bold red" if moved else None,
-        )
+        style = "bold red" if moved else None
+        for first, version, side in (
+            (True, result.from_version, old),
+            (False, result.to_version, new),
+        ):
+            if first:
+                label, kind = name, side.type if side else "—"
+            else:
+                label = ""
+                kind = side.type if side and (old is None or side.type != old.type) else ""
+            values = (
+                [_number(getattr(side, s)) for s in stats]
+                if side
+                else ["(absent)"] + [""] * (len(stats) - 1)
+            )
+            marker = "SHIFTED" if moved and first else ""
+            table.add_row(
+                label, kind, f"v{version}", *values, marker, style=style, end_section=not first
+            )
     Console().print(table)
 
 
