@@ -82,6 +82,15 @@ def _isolated_cairn_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     clear_store_cache()
 
 
+@pytest.fixture(autouse=True)
+def _test_client_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers answer ``Host: testserver`` (Starlette's TestClient), as Django's test runner
+    allows it; tests/server/test_web_protections.py checks real names still need allowing."""
+    from cairn.server import _web_guard
+
+    monkeypatch.setattr(_web_guard, "EXTRA_NAMES", frozenset({"testserver"}))
+
+
 @pytest.fixture
 def sqlite_uri(tmp_path: Path) -> str:
     """A SQLite store URI in the test's tmp dir (the file does not exist yet)."""

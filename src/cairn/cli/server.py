@@ -83,6 +83,21 @@ _PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
     show_default=True,
     help="With --auth: what users may do with experiments and models they hold no permission on.",
 )
+@click.option(
+    "--allowed-hosts",
+    metavar="NAMES",
+    default="",
+    help="Comma-separated Host names clients use besides localhost and IP addresses "
+    "(*.example.com for subdomains, * for any); other names get 400 (DNS rebinding).  "
+    "[default: the --host name; the machine's name when listening on all addresses]",
+)
+@click.option(
+    "--trusted-origins",
+    metavar="ORIGINS",
+    default="",
+    help="Comma-separated origins (https://cairn.example.com) whose pages may write, besides "
+    "the server's own: the public origin when a proxy rewrites the Host header.",
+)
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="warning", show_default=True)
 def server(
     host: str,
@@ -94,6 +109,8 @@ def server(
     max_request_mb: int,
     auth: bool,
     auth_default_permission: str,
+    allowed_hosts: str,
+    trusted_origins: str,
     log_level: str,
 ) -> None:
     """Serve the MLflow-compatible tracking API and artifact proxy.
@@ -107,6 +124,8 @@ def server(
         max_request_bytes=max_request_mb * MiB,
         auth=auth,
         auth_default_permission=auth_default_permission.upper(),
+        allowed_hosts=_allowed_hosts(host, allowed_hosts),
+        trusted_origins=_split(trusted_origins),
     )
     if auth:
         _first_admin(settings.backend_store_uri)
@@ -184,6 +203,18 @@ def _first_admin(store_uri: str) -> None:
             click.echo(f"Created admin user {created!r}.")
     finally:
         store.close()
+
+
+def _split(values: str) -> tuple[str, ...]:
+    return tuple(value.strip() for value in values.split(",") if value.strip())
+
+
+def _allowed_hosts(host: str, option: str) -> tuple[str, ...]:
+    """The names given, plus the one listened on (IP addresses are always answered)."""
+    names = _split(option)
+    if host in ("0.0.0.0", "::", ""):
+        return (*names, socket.gethostname())
+    return (*names, host)
 
 
 def _exit_quietly(_signum: int, _frame: FrameType | None) -> NoReturn:

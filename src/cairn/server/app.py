@@ -14,6 +14,7 @@ from cairn.errors import CairnError
 from cairn.server._fast_path import FastLogMetric
 from cairn.server._limits import BodyLimitMiddleware
 from cairn.server._responses import JSONResponse
+from cairn.server._web_guard import WebGuard
 from cairn.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -77,6 +78,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+    )
+    # Outermost: a refused Host or cross-site write costs nothing else, and every answer
+    # (413s and the fast path's included) gets the security headers.
+    app.add_middleware(
+        WebGuard,
+        allowed_hosts=settings.allowed_hosts,
+        trusted_origins=settings.trusted_origins,
+        docs_paths=(app.docs_url or "", app.redoc_url or ""),
     )
     _install_error_handlers(app)
     for module in (health, experiments, runs, logged_models, registry, artifacts):

@@ -28,6 +28,13 @@ class ServerSettings:
             ``auth_failure_window`` seconds before further attempts get 429.
         auth_cache_seconds: how long a verified credential or permission is remembered;
             changes made elsewhere (CLI, other workers) apply within this time.
+        allowed_hosts: ``Host`` names answered besides ``localhost`` and IP addresses
+            (``*.example.com`` matches subdomains, ``*`` any name); other names get 400, so a
+            DNS-rebinding page cannot reach the server through a name it controls.
+        trusted_origins: origins (``https://ui.example.com``) besides the server's own whose
+            browser pages may send state-changing requests.
+        restrict_client_uris: refuse ``file:`` and local paths, and addresses of this or
+            private networks, in experiment locations and model version sources sent by clients.
     """
 
     backend_store_uri: str = ".cairn"
@@ -40,3 +47,6 @@ class ServerSettings:
     auth_max_failures: int = 10
     auth_failure_window: float = 300.0
     auth_cache_seconds: float = 10.0
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_origins: tuple[str, ...] = ()
+    restrict_client_uris: bool = True
