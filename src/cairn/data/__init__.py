@@ -1,8 +1,9 @@
 """Versioned Delta tables with run lineage.
 
-``write_table`` / ``read_table`` / ``history`` / ``restore`` / ``diff`` over delta-rs; reads and
-writes inside a run are recorded on it, so a model can be traced back to the exact table
-versions it was trained on. ``deltalake`` loads on first use, not on ``import cairn.data``.
+``write_table`` / ``read_table`` / ``history`` / ``restore`` / ``diff`` over delta-rs, and
+``read_table_spark`` for a Spark DataFrame of a version; reads and writes inside a run are
+recorded on it, so a model can be traced back to the exact table versions it was trained on.
+``deltalake`` and ``pyspark`` load on first use, not on ``import cairn.data``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "history",
     "log_input",
     "read_table",
+    "read_table_spark",
     "restore",
     "table_info",
     "table_inputs",
@@ -34,6 +36,7 @@ _LAZY = {
     "history": "cairn.data.tables",
     "log_input": "cairn.data.lineage",
     "read_table": "cairn.data.tables",
+    "read_table_spark": "cairn.data.spark",
     "restore": "cairn.data.tables",
     "table_info": "cairn.data.tables",
     "table_inputs": "cairn.data.lineage",
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from cairn.data.diff import TableDiff, diff
     from cairn.data.lineage import TableInput, log_input, table_inputs
     from cairn.data.snapshot import TableSnapshot
+    from cairn.data.spark import read_table_spark
     from cairn.data.tables import (
         Commit,
         history,
