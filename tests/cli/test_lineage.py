@@ -132,6 +132,18 @@ def test_lineage_of_a_deleted_table_keeps_the_recorded_version(
     assert "cannot read the table now" in out and "is not a Delta table" in out
 
 
+def test_lineage_flags_a_version_whose_content_changed(
+    runner: CliRunner, chain: dict[str, str]
+) -> None:
+    shutil.rmtree(chain["uri"])
+    data.write_table(_listings(3, 5), chain["uri"])
+    data.write_table(_listings(3, 6), chain["uri"])  # a version 1 again, with other rows
+    out = _invoke(runner, "lineage", "models:/prices/1")
+    assert "version 1 (50 rows;" in out and "CONTENT DIFFERS from what the run recorded" in out
+    found = json.loads(_invoke(runner, "lineage", "models:/prices/1", "--json"))
+    assert found["tables"][0]["content_matches"] is False
+
+
 @pytest.mark.parametrize(
     ("target", "message"),
     [

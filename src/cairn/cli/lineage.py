@@ -32,12 +32,11 @@ def _chain_rows(found: Lineage) -> list[tuple[str, str]]:
     status = f"{info.status.value}, {format_duration(info.start_time, info.end_time)}".rstrip(", ")
     rows.append(("run", f"{info.run_id} ({info.run_name})" if info.run_name else info.run_id))
     rows.append(("run status", f"{status}, started {format_time(info.start_time)}"))
-    user = found.to_dict()["run"]["user"]
-    if user:
-        rows.append(("user", user))
-    reproduces = found.to_dict()["run"]["reproduces"]
-    if reproduces:
-        rows.append(("reproduces run", reproduces))
+    described = found.to_dict()["run"]
+    if described["user"]:
+        rows.append(("user", described["user"]))
+    if described["reproduces"]:
+        rows.append(("reproduces run", described["reproduces"]))
     code = found.code
     commit = code.get("git_commit")
     if commit:
