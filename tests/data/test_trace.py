@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -274,3 +274,23 @@ def test_unknown_runs_and_models_are_not_found(table: tuple[str, str]) -> None:
 def test_malformed_targets_are_refused(target: str, message: str) -> None:
     with pytest.raises(InvalidParameterError, match=message):
         trace(target)
+
+
+def test_tracing_through_a_tracking_server(live_server: Any, tmp_path: Path) -> None:
+    """Inputs and registry go over REST; the trace reads them back through the same server."""
+    cairn.set_tracking_uri(live_server.url)
+    uri = str(tmp_path / "listings")
+    data.write_table(_rows(30, 0), uri)
+    with cairn.start_run() as run:
+        data.read_table(uri)
+        cairn.log_param("alpha", 1)
+        cairn.log_text("weights", "model/weights.txt")
+    RegistryClient(live_server.url).register_model(f"runs:/{run.info.run_id}/model", "remote")
+    found = trace("models:/remote/1", tracking_uri=live_server.url)
+    assert found.run is not None and found.run.info.run_id == run.info.run_id
+    assert found.params == {"alpha": "1"}
+    [read] = found.tables
+    assert (read.table.uri, read.table.version, read.content_matches) == (uri, 0, True)
+    assert [c.version for c in read.commits] == [0]
+    with pytest.raises(NotFoundError, match="Registered model 'nope' does not exist"):
+        trace("models:/nope/1", tracking_uri=live_server.url)
