@@ -189,7 +189,7 @@ def test_unknown_things_are_404(client: TestClient) -> None:
             client.post(f"{MODELS}/alias", json={"name": "m", "alias": "a", "version": "5"}),
             "Version 5",
         ),
-        (client.post(f"{VERSIONS}/create", json={"name": "nope", "source": "/x"}), "'nope'"),
+        (client.post(f"{VERSIONS}/create", json={"name": "nope", "source": "s3://b/x"}), "'nope'"),
         (
             client.get(f"{VERSIONS}/get-download-uri", params={"name": "m", "version": "9"}),
             "Version 9",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi import Request as HttpRequest
 
 from cairn.entities import ViewType
 from cairn.errors import InvalidParameterError, NotFoundError
@@ -63,14 +64,18 @@ def _name_filter(filter_string: str | None) -> str | None:
 
 
 @router.post("/create")
-def create_experiment(body: CreateExperiment, client: Client) -> dict[str, Any]:
-    if body.artifact_location:
+def create_experiment(
+    body: CreateExperiment, client: Client, request: HttpRequest
+) -> dict[str, Any]:
+    location = body.artifact_location or None
+    if location and request.app.state.settings.restrict_client_uris:
+        # Any client-chosen location could point into another experiment's artifacts.
         raise InvalidParameterError(
             "artifact_location cannot be set by clients of this server; it keeps artifacts "
             "under its own artifact root"
         )
     tags = {tag.key: tag.value for tag in body.tags}
-    return {"experiment_id": client.create_experiment(body.name, None, tags)}
+    return {"experiment_id": client.create_experiment(body.name, location, tags)}
 
 
 @router.get("/get")

@@ -14,6 +14,7 @@ from fastapi import Request as HttpRequest
 
 from cairn.models.registry._wire import model_version_to_json, registered_model_to_json
 from cairn.models.registry.client import RegistryClient
+from cairn.server._sources import client_source
 from cairn.server.routes._common import API, JSONRoute, KeyValue, Request
 
 __all__ = ["router"]
@@ -218,10 +219,12 @@ def get_model_version_by_alias(
 
 
 @versions.post("/create")
-def create_model_version(body: CreateModelVersion, registry: Registry) -> dict[str, Any]:
+def create_model_version(
+    body: CreateModelVersion, registry: Registry, request: HttpRequest
+) -> dict[str, Any]:
     version = registry.create_model_version(
         body.name,
-        body.source,
+        client_source(request, body.source),
         run_id=body.run_id,
         tags=_tags(body.tags),
         description=body.description,
