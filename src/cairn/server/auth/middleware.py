@@ -141,9 +141,10 @@ class AuthState:
         self._experiments: dict[tuple[str, str], str] = {}  # a run never changes experiment
         self._key = secrets.token_bytes(32)
 
-    def changed(self) -> None:
-        """Users, tokens or permissions changed: forget what was cached."""
-        self._credentials.clear()
+    def changed(self, *, credentials: bool = True) -> None:
+        """Users or tokens (``credentials``), or permissions changed: forget what was cached."""
+        if credentials:
+            self._credentials.clear()
         self._permissions.clear()
 
     # -- who is calling -----------------------------------------------------------------------
@@ -346,7 +347,9 @@ class AuthMiddleware:
                     name: convertors[name].convert(value)
                     for name, value in found.groupdict().items()
                 }
-                return RULES.get((method, template)), params, True
+                rule = RULES.get((method, template))
+                # A route without a rule is refused as if it did not exist.
+                return rule, params, rule is not None
         return None, {}, path_exists
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -168,7 +168,7 @@ def _set_experiment_permission(
     state.store.set_experiment_permission(
         body.experiment_id, body.username, permission, create=create
     )
-    state.changed()
+    state.changed(credentials=False)
     return _experiment_permission_json(body.experiment_id, body.username, permission)
 
 
@@ -186,7 +186,7 @@ def get_experiment_permission(
 def delete_experiment_permission(body: ExperimentPermission, request: HttpRequest) -> Any:
     state = _state(request)
     state.store.delete_experiment_permission(body.experiment_id, body.username)
-    state.changed()
+    state.changed(credentials=False)
     return {}
 
 
@@ -212,7 +212,7 @@ def _set_model_permission(
     state = _state(request)
     permission = Permission.parse(body.permission)
     state.store.set_model_permission(body.name, body.username, permission, create=create)
-    state.changed()
+    state.changed(credentials=False)
     return _model_permission_json(body.name, body.username, permission)
 
 
@@ -228,5 +228,5 @@ def get_model_permission(
 def delete_model_permission(body: ModelPermission, request: HttpRequest) -> Any:
     state = _state(request)
     state.store.delete_model_permission(body.name, body.username)
-    state.changed()
+    state.changed(credentials=False)
     return {}

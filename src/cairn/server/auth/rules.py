@@ -150,6 +150,16 @@ def body_optional(name: str) -> Locator:
     return locate
 
 
+def query_optional(name: str) -> Locator:
+    """A query parameter, or [] when absent (the route needs another parameter then)."""
+
+    def locate(req: RequestData) -> list[str]:
+        value = req.query.get(name)
+        return [value] if value else []
+
+    return locate
+
+
 def body_run(req: RequestData) -> list[str]:
     """``run_id``, else ``run_uuid``: the first key present, as the route's alias choice."""
     if not isinstance(req.body, dict):
@@ -247,6 +257,8 @@ _TABLE: dict[str, dict[str, Rule]] = {
     "/compare": _UI_PAGE,
     "/models": _UI_PAGE,
     "/models/{rest:path}": _UI_PAGE,
+    "/data": _UI_PAGE,
+    "/lineage": _UI_PAGE,
     # Experiments
     f"{API}/experiments/create": {
         "POST": Rule(Access.AUTHENTICATED, grant=Grant("experiment", "experiment_id"))
@@ -344,6 +356,17 @@ _TABLE: dict[str, dict[str, Rule]] = {
     f"{CAIRN}/metrics/summary": {"GET": run(query("run_id"), R)},
     f"{CAIRN}/artifacts/preview": {"GET": run(query("run_id"), R)},
     f"{CAIRN}/artifacts/get": {"GET": run(query("run_id"), R)},
+    # Recorded Delta tables span experiments (and the server reads them from storage): admins.
+    f"{CAIRN}/data/tables": {"GET": ADMIN},
+    f"{CAIRN}/data/history": {"GET": ADMIN},
+    f"{CAIRN}/data/version": {"GET": ADMIN},
+    f"{CAIRN}/data/diff": {"GET": ADMIN},
+    # A model version's lineage needs READ on the model, a run's on the run (its experiment).
+    f"{CAIRN}/lineage": {
+        "GET": _checked(
+            Check("model", query_optional("model"), R), Check("run", query_optional("run_id"), R)
+        )
+    },
     # Users, tokens and permissions (routes of ``cairn.server.auth.routes``)
     f"{API}/users/create": {"POST": ADMIN},
     f"{API}/users/get": {"GET": _checked(Check("user", query("username")))},
