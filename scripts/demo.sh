@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Cairn into .venv and run the main job: start the tracking server on the embedded
-# default store (.cairn/ here), run the quickstart training sweep against it over the REST API,
-# print the run table, then keep serving until Ctrl-C.
+# default store (.cairn/ here), run the Dataflicks workflow against it over the REST API
+# (examples/dataflicks/investigate.sh: train, a bad data load, trace, fix, reproduce, promote,
+# serve; its Delta tables go to .cairn/tables/), then keep serving until Ctrl-C.
 #
 #   bash scripts/demo.sh            # serve on http://127.0.0.1:5000 afterwards ($CAIRN_PORT)
 #   bash scripts/demo.sh --once     # stop the server when the workflow is done
@@ -35,14 +36,11 @@ while True:
 PY
 
 export CAIRN_TRACKING_URI="$url"
-log "training against $url: examples/quickstart/train.py"
-"$python" examples/quickstart/train.py --experiment quickstart
-
-log "cairn runs list -e quickstart"
-"$venv/bin/cairn" runs list -e quickstart
+log "the Dataflicks workflow against $url: examples/dataflicks/investigate.sh"
+PATH="$PWD/$venv/bin:$PATH" bash examples/dataflicks/investigate.sh .cairn/tables
 
 if [[ "${1:-}" == "--once" ]]; then
     exit 0
 fi
-log "tracking server and web UI at $url (MLFLOW_TRACKING_URI=$url works too); Ctrl-C to stop"
+log "tracking server and web UI at $url (MLFLOW_TRACKING_URI=$url works too): the runs are in experiment dataflicks; Ctrl-C to stop"
 wait "$server_pid"

@@ -22,8 +22,13 @@ model="${DATAFLICKS_MODEL:-dataflicks-pricing}"
 bad_batch="partner-feed"
 
 step() { printf '\n==> %s\n' "$*"; }
+# show COMMAND...: print the command (arguments with spaces or quotes in double quotes), run it.
 show() {
-    printf '$ %s\n' "$*"
+    local arg line="$"
+    for arg in "$@"; do
+        [[ "$arg" =~ ^[][A-Za-z0-9_./:=@,+-]+$ ]] && line+=" $arg" || line+=" \"$arg\""
+    done
+    printf '%s\n' "$line"
     "$@"
 }
 # json EXPR: evaluate the Python expression EXPR over the JSON document on stdin (bound to d).

@@ -1,4 +1,4 @@
-"""The README's main job: the quickstart sweep against a live tracking server."""
+"""The quickstart example: a sweep against a live tracking server, the best model registered."""
 
 from __future__ import annotations
 
