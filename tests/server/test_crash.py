@@ -9,7 +9,12 @@ batch that is present is complete (a batch is one transaction: all of it or none
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -162,3 +167,75 @@ def test_kill_9_server_on_postgresql_loses_no_acknowledged_batch(
     figures = _crash_rounds(cairn_server, postgres_uri, None)
     print(f"crash test (postgresql): {figures}, lost 0")
     assert figures["acked"] >= ROUNDS * ACKED_BEFORE_KILL
+
+
+# A training process logging offline: every value whose log_metric call returned is printed.
+OFFLINE_CLIENT = """
+import sys
+import cairn
+
+cairn.set_tracking_uri(sys.argv[1])
+run = cairn.start_run(log_system_info=False)
+print(run.info.run_id, flush=True)
+for step in range(1_000_000):
+    cairn.log_metric("loss", step / 10, step=step)
+    print(step, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_offline_client_mid_stream_loses_nothing_after_sync(
+    cairn_server: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from cairn.cli import cli
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"  # nothing listens yet: the client logs to its spool
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "MLFLOW_"))}
+    settings = {
+        "CAIRN_SPOOL_DIR": str(tmp_path / "spool"),
+        "CAIRN_HTTP_RETRY_SECONDS": "0.2",
+        "CAIRN_SPOOL_REPLAY_SECONDS": "3600",
+        "CAIRN_ASYNC_LOGGING": "false",  # a call returns once its value is in the spool
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", OFFLINE_CLIENT, url],
+        env={**env, **settings, "CAIRN_TRACKING_URI": url},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        offline_id = child.stdout.readline().strip()
+        assert offline_id.startswith("offline-"), offline_id
+        last = -1
+        while last < 300:  # kill it mid-stream, a few hundred acknowledged values in
+            line = child.stdout.readline()
+            assert line, f"the client exited {child.poll()} before logging 300 values"
+            last = int(line)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+        last = max([last, *(int(line) for line in child.stdout.read().split())])
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+
+    server = cairn_server(f"sqlite:///{tmp_path / 'server.db'}", "--port", str(port))
+    assert server.url == url
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["--tracking-uri", url, "sync"])
+    assert result.exit_code == 0, result.output
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        [run] = _ok(client.post(f"{API}/runs/search", json={"experiment_ids": ["0"]}))["runs"]
+        steps = [m["step"] for m in _history(client, run["info"]["run_id"], "loss")]
+    assert len(steps) == len(set(steps))  # each value uploaded once
+    # Every value whose call returned is there; the one in flight at the kill may be too.
+    assert set(range(last + 1)) <= set(steps) <= set(range(last + 2))
+    print(f"offline client crash: {last + 1} values acknowledged, {len(steps)} uploaded, lost 0")
