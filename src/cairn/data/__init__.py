@@ -65,3 +65,9 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+# ``diff`` names both a submodule and the function it defines. Importing the submodule anywhere
+# (``from cairn.data.diff import TableDiff``) rebinds the package attribute to the module, and
+# ``cairn.data.diff(...)`` then fails; bound here once, after that import, the function stays.
+from cairn.data.diff import diff  # noqa: E402

@@ -148,9 +148,17 @@ def scan(table: DeltaTable, uri: str, columns: Sequence[str] | None = None) -> p
 
 
 def head(table: DeltaTable, uri: str, rows: int) -> pa.Table:
-    """Up to ``rows`` rows of the table's current version, opening only the files needed."""
+    """Up to ``rows`` rows of the table's current version, opening only the files needed.
+
+    Through delta-rs's own query engine: ``pyarrow.dataset`` would import pandas (~1 s).
+    """
+    import pyarrow as pa
+    from deltalake import QueryBuilder
+
     with _translated(uri, table.version()):
-        return table.to_pyarrow_dataset().head(rows)
+        query = QueryBuilder().register("head", table)
+        result = query.execute(f"SELECT * FROM head LIMIT {int(rows)}")
+        return pa.RecordBatchReader.from_stream(result).read_all()
 
 
 def add_actions(table: DeltaTable, uri: str) -> pa.Table:
@@ -158,7 +166,8 @@ def add_actions(table: DeltaTable, uri: str) -> pa.Table:
     import pyarrow as pa
 
     with _translated(uri, table.version()):
-        return pa.table(table.get_add_actions(flatten=True))
+        # Through the C stream, not pa.table(): that one imports pandas to rule out a DataFrame.
+        return pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
 
 
 def file_uris(table: DeltaTable, uri: str) -> list[str]:
