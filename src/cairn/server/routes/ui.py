@@ -1,11 +1,11 @@
 """The web UI: the built bundle at ``/``, and the Cairn endpoints it reads.
 
 ``index.html`` answers the UI's own paths (``/``, ``/experiments/...``, ``/runs/...``,
-``/compare``, ``/models/...``), so every view has a URL that can be shared and reloaded; the
-content-hashed files under ``/assets/`` are cached for a year. Only those paths: the API,
-``/health``, ``/version``, ``/docs`` and ``/openapi.json`` are never shadowed, and unknown paths
-stay JSON 404s. Without a bundle (``ui/`` was not built) the UI's paths answer a page saying
-how to build it.
+``/compare``, ``/models/...``, ``/data``, ``/lineage``), so every view has a URL that can be
+shared and reloaded; the content-hashed files under ``/assets/`` are cached for a year. Only
+those paths: the API, ``/health``, ``/version``, ``/docs`` and ``/openapi.json`` are never
+shadowed, and unknown paths stay JSON 404s. Without a bundle (``ui/`` was not built) the UI's
+paths answer a page saying how to build it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from cairn.errors import NotFoundError
-from cairn.server.routes import artifact_views, metric_views, run_views
+from cairn.server.routes import artifact_views, data_views, metric_views, run_views
 
 __all__ = ["STATIC", "router"]
 
@@ -30,6 +30,8 @@ CLIENT_PATHS = (
     "/compare",
     "/models",
     "/models/{rest:path}",
+    "/data",
+    "/lineage",
 )
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _MEDIA_TYPES = {
@@ -68,7 +70,7 @@ cd ui &amp;&amp; npm ci &amp;&amp; npm run build   # or just build it</pre>
 """
 
 router = APIRouter()
-for _module in (run_views, metric_views, artifact_views):
+for _module in (run_views, metric_views, artifact_views, data_views):
     router.include_router(_module.router)
 
 
