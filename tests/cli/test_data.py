@@ -152,6 +152,7 @@ def test_diff_shows_shifted_columns_and_the_commit_that_brought_them(
     assert payload["columns"]["sqft"]["to"]["std"] > 100 * payload["columns"]["sqft"]["from"]["std"]
     assert [c["run_id"] for c in payload["commits"]] == [run_id]
     assert payload["schema_changes"] == []
+    assert data.diff(uri, 0, 1).shifted == ["sqft"]  # still the function after the CLI ran
 
 
 def test_diff_shows_schema_changes(table: tuple[str, str]) -> None:
