@@ -91,7 +91,7 @@ def data() -> None:
     """Inspect, compare and restore versions of Delta tables."""
 
 
-@data.command("history")
+@data.command("history", short_help="List a table's commits, newest first.")
 @click.argument("uri")
 @click.option(
     "--limit", "-n", default=20, show_default=True, type=click.IntRange(1), help="Newest N commits."
@@ -118,7 +118,7 @@ def history_cmd(uri: str, limit: int, as_json: bool) -> None:
         click.echo(f"Older commits not shown: pass --limit {limit * 2} to see more.")
 
 
-@data.command("show")
+@data.command("show", short_help="Show a version: size, schema, digest and rows.")
 @click.argument("uri")
 @click.option("--version", "-v", type=click.IntRange(0), help="Table version. [default: latest]")
 @click.option(
@@ -209,7 +209,7 @@ def _print_columns(result: TableDiff) -> None:
     Console().print(table)
 
 
-@data.command("diff")
+@data.command("diff", short_help="Compare two versions: schema, rows, statistics, commits.")
 @click.argument("uri")
 @click.argument("v1", type=click.IntRange(0))
 @click.argument("v2", type=click.IntRange(0))
@@ -259,7 +259,7 @@ def diff_cmd(uri: str, v1: int, v2: int, as_json: bool) -> None:
         )
 
 
-@data.command("restore")
+@data.command("restore", short_help="Commit an old version's content as a new version.")
 @click.argument("uri")
 @click.option("--version", "-v", required=True, type=click.IntRange(0), help="Version to restore.")
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
