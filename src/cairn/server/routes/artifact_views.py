@@ -24,9 +24,8 @@ from cairn.entities import FileInfo
 from cairn.errors import InvalidParameterError, NotFoundError
 from cairn.server.deps import Client
 from cairn.server.routes._common import JSONRoute
-from cairn.server.routes.artifacts import list_children, repository_for
+from cairn.server.routes.artifacts import list_children, repository_for, request_path
 from cairn.server.routes.run_views import CAIRN_API
-from cairn.tracking._paths import normalize_artifact_path
 from cairn.tracking.artifacts import ArtifactRepository
 
 __all__ = ["router"]
@@ -56,7 +55,7 @@ def _locate(
     request: HttpRequest, client: Client, run_id: str, path: str
 ) -> tuple[ArtifactRepository, str, FileInfo]:
     """The run's repository, the normalized path and its listing entry (a file)."""
-    rel = normalize_artifact_path(path)
+    rel = request_path(path)
     if not rel:
         raise InvalidParameterError("Name an artifact file with 'path'")
     repository = repository_for(request, client.get_run(run_id).info.artifact_uri)

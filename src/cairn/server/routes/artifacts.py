@@ -45,12 +45,13 @@ from cairn.tracking._paths import ensure_within, normalize_artifact_path
 from cairn.tracking._wire import file_info_to_json
 from cairn.tracking.artifacts import ArtifactRepository
 
-__all__ = ["list_children", "repository_for", "router"]
+__all__ = ["list_children", "repository_for", "request_path", "router"]
 
 PROXY = "/api/2.0/mlflow-artifacts"
 _WRITE_CHUNK = 1024 * 1024
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+_URL_DELIMITERS = (";", "#", "?")
 # Served as plain text: the proxy shares the server's origin, so it never renders pages.
 _ACTIVE_TYPES = frozenset(
     {"text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript", "text/xml"}
@@ -101,8 +102,25 @@ def repository_for(request: HttpRequest, artifact_uri: str) -> ArtifactRepositor
     return ArtifactRepository(artifact_uri)
 
 
+def request_path(path: str | None) -> str:
+    """A path from a request, normalized; URL delimiters (``;``, ``#``, ``?``) are refused too,
+    at any percent-decoding layer, so no later URL-based store can cut the path short."""
+    layer = path or ""
+    while True:
+        found = next((c for c in _URL_DELIMITERS if c in layer), None)
+        if found is not None:
+            raise UnsafePathError(
+                f"Unsafe artifact path {path!r}: {found!r} is not allowed in artifact paths"
+            )
+        decoded = unquote(layer)
+        if decoded == layer:
+            break
+        layer = decoded
+    return normalize_artifact_path(path)
+
+
 def _file_path(artifact_path: str) -> str:
-    rel = normalize_artifact_path(artifact_path)
+    rel = request_path(artifact_path)
     if not rel:
         raise InvalidParameterError(
             f"Invalid artifact path {artifact_path!r}: name a file under the artifact root"
@@ -144,7 +162,7 @@ def _in_the_way(action: str, rel: str) -> InvalidParameterError:
 
 def list_children(repository: ArtifactRepository, path: str | None) -> list[FileInfo]:
     """Direct children of ``path`` (paths relative to the repository's root); [] if missing."""
-    rel = normalize_artifact_path(path)
+    rel = request_path(path)
     with _confined("list artifacts in", rel):
         return repository.list_artifacts(rel)
 
@@ -212,9 +230,19 @@ async def _receive_into(request: HttpRequest, path: str) -> None:
             await file.write(buffer)
 
 
+def _no_query(request: HttpRequest, artifact_path: str) -> None:
+    """A ``?`` ends the path in a URL: whatever follows was meant as part of it, or is a trick."""
+    if request.url.query:
+        raise UnsafePathError(
+            f"Unsafe artifact path {artifact_path!r}: a query string "
+            f"({request.url.query!r}) cannot follow an artifact path"
+        )
+
+
 @proxy.put("/artifacts/{artifact_path:path}")
 async def upload_artifact(artifact_path: str, request: HttpRequest) -> dict[str, Any]:
     """Store the body at ``artifact_path``; it appears whole (an atomic rename) or not at all."""
+    _no_query(request, artifact_path)
     rel = _file_path(artifact_path)
     destination = _destination(request)
     folder = _local_folder(destination)
@@ -263,6 +291,7 @@ def _file_response(path: str, rel: str, cleanup: BackgroundTask | None = None) -
 @proxy.get("/artifacts/{artifact_path:path}")
 def download_artifact(artifact_path: str, request: HttpRequest) -> FileResponse:
     """Stream one file from the destination."""
+    _no_query(request, artifact_path)
     rel = _file_path(artifact_path)
     destination = _destination(request)
     folder = _local_folder(destination)
@@ -283,6 +312,7 @@ def download_artifact(artifact_path: str, request: HttpRequest) -> FileResponse:
 @proxy.delete("/artifacts/{artifact_path:path}")
 def delete_artifact(artifact_path: str, request: HttpRequest) -> dict[str, Any]:
     """Delete a file or folder tree under the destination."""
+    _no_query(request, artifact_path)
     rel = _file_path(artifact_path)
     repository = ArtifactRepository(_destination(request))
     with _confined("delete artifact", rel):
