@@ -294,3 +294,11 @@ def test_tracing_through_a_tracking_server(live_server: Any, tmp_path: Path) -> 
     assert [c.version for c in read.commits] == [0]
     with pytest.raises(NotFoundError, match="Registered model 'nope' does not exist"):
         trace("models:/nope/1", tracking_uri=live_server.url)
+
+
+def test_a_model_whose_run_is_gone_says_so(tmp_path: Path) -> None:
+    client = RegistryClient()
+    client.create_registered_model("orphan")
+    client.create_model_version("orphan", str(tmp_path), run_id="0badc0de")
+    with pytest.raises(NotFoundError, match="version 1 of 'orphan'\\) was made by run '0badc0de'"):
+        trace("models:/orphan/1")

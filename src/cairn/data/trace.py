@@ -235,7 +235,15 @@ def trace(
         run_id = model.run_id
     else:
         run_id = _run_id_of(target)
-    run = TrackingClient(tracking_uri).get_run(run_id)
+    try:
+        run = TrackingClient(tracking_uri).get_run(run_id)
+    except NotFoundError as exc:
+        if model is None:
+            raise
+        raise NotFoundError(
+            f"{target} (version {model.version} of '{model.name}') was made by run '{run_id}', "
+            f"which is gone from the tracking store: {exc.message}"
+        ) from exc
     tags = run.data.tags
     return Lineage(
         target,
