@@ -12,9 +12,10 @@ from click.testing import CliRunner
 
 import cairn
 from cairn.cli import cli
-from cairn.data import table_inputs, write_table
+from cairn.data import read_table, table_inputs, write_table
 from cairn.errors import InvalidParameterError, TableNotFoundError, TableVersionError
 from cairn.projects import reproduce, run
+from cairn.projects.reproduce import recorded_pins
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -188,3 +189,24 @@ def test_a_pin_to_a_missing_version_or_table_fails_before_any_run(
     with pytest.raises(InvalidParameterError, match="must be a non-negative integer, got '1'"):
         run(str(project), parameters={"table": table}, env_manager="local", data_pins={table: "1"})  # type: ignore[dict-item]
     assert [r.info.run_id for r in _runs()] == [first.info.run_id]  # nothing else was started
+
+
+def test_pins_skip_versions_the_run_wrote_itself_and_take_the_newest_read(
+    cli_runner: CliRunner, table: str, tmp_path: Path
+) -> None:
+    other = str(tmp_path / "tables" / "prices")
+    write_table(pd.DataFrame({"x": [1]}), other)
+    write_table(pd.DataFrame({"x": [2]}), other)
+    with cairn.start_run() as started:
+        read_table(table)  # version 0, from before the run
+        write_table(pd.DataFrame({"x": [4]}), table)  # version 1, its own output...
+        read_table(table)  # ...read back
+        read_table(other, version=0)
+        read_table(other)
+    messages: list[str] = []
+    pins = recorded_pins(cairn.get_run(started.info.run_id), messages.append)
+    assert pins == {table: 0, other: 1}
+    assert any(
+        f"read {table} at version(s) 1 that it wrote itself: not pinned" in m for m in messages
+    )
+    assert any(f"read {other} at versions 0, 1: pinning the newest, 1" in m for m in messages)

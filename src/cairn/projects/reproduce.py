@@ -79,21 +79,44 @@ def recorded_environment(
     return plan
 
 
+def _written_by(run_id: str, uri: str, versions: set[int]) -> set[int]:
+    """Which of these versions of the table were committed by the run itself."""
+    from cairn.data.tables import history
+
+    latest = history(uri, 1)[0].version
+    commits = history(uri, max(latest - min(versions) + 1, 1))
+    return {c.version for c in commits if c.run_id == run_id and c.version in versions}
+
+
 def recorded_pins(run: Run, announce: Callable[[str], None]) -> dict[str, int]:
-    """Table URI -> the version the run read; the newest one when it read several."""
+    """Table URI -> the version the run read; the newest one when it read several.
+
+    A version the run committed itself and then read back is not pinned: the new run reads
+    its own write, not the old run's.
+    """
     from cairn.data.lineage import table_inputs
 
+    run_id = run.info.run_id
     read: dict[str, set[int]] = {}
     for table in table_inputs(run):
         if table.role == "input":
             read.setdefault(table.uri, set()).add(table.version)
     pins = {}
     for uri, versions in read.items():
-        pins[uri] = max(versions)
-        if len(versions) > 1:
+        own = _written_by(run_id, uri, versions)
+        if own:
             announce(
-                f"run {run.info.run_id} read {uri} at versions "
-                f"{', '.join(map(str, sorted(versions)))}: pinning the newest, {pins[uri]} "
+                f"run {run_id} read {uri} at version(s) "
+                f"{', '.join(map(str, sorted(own)))} that it wrote itself: not pinned"
+            )
+        external = versions - own
+        if not external:
+            continue
+        pins[uri] = max(external)
+        if len(external) > 1:
+            announce(
+                f"run {run_id} read {uri} at versions "
+                f"{', '.join(map(str, sorted(external)))}: pinning the newest, {pins[uri]} "
                 "(reads that name a version read that version anyway)"
             )
     return pins
