@@ -62,6 +62,15 @@ def test_a_write_inside_a_run_is_an_output_and_signs_the_commit(table: str) -> N
     assert data.history(table, limit=1)[0].run_id == run.info.run_id
 
 
+def test_a_version_written_then_read_by_the_run_stays_its_output(table: str) -> None:
+    with cairn.start_run() as run:
+        version = data.write_table(pd.DataFrame({"rooms": [5], "price": [5.0]}), table)
+        data.read_table(table, version=version)
+    [only] = cairn.get_run(run.info.run_id).inputs.dataset_inputs
+    assert only.tags["cairn.data.role"] == "output"
+    assert only.tags["cairn.data.read_back"] == "true"
+
+
 def test_the_launcher_run_id_is_used_without_an_active_run(
     table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,7 @@ __all__ = [
 
 ROLE_TAG = "cairn.data.role"  # "input" (the run read it) or "output" (the run wrote it)
 VERSION_TAG = "cairn.data.version"
+READ_BACK_TAG = "cairn.data.read_back"  # an output the same run also read
 CONTEXT_TAG = "mlflow.data.context"
 
 _recorded: set[tuple[str, str, str]] = set()  # (run, digest, role) already sent by this process
@@ -92,7 +93,13 @@ def record(
     with _recorded_lock:
         if key in _recorded and not tags and context is None:
             return True
+        # One link per (run, version): a version this run wrote and then read back stays an
+        # output (its tags would otherwise be overwritten), marked as read too.
+        wrote_it = role == "input" and (run_id, snapshot.digest, "output") in _recorded
     all_tags = {ROLE_TAG: role, VERSION_TAG: str(snapshot.version), **(tags or {})}
+    if wrote_it:
+        all_tags[ROLE_TAG] = "output"
+        all_tags[READ_BACK_TAG] = "true"
     if context:
         all_tags[CONTEXT_TAG] = context
     _client().log_inputs(run_id, [DatasetInput(snapshot.to_dataset(), all_tags)])
