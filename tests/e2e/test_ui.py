@@ -458,7 +458,7 @@ def test_models_page_sets_and_removes_an_alias(seeded: Seeded, page: Page) -> No
     versions = page.locator("table.versions tbody tr")
     versions.first.wait_for()
     assert versions.count() == 2
-    source = page.locator("table.versions tr[data-version='1']").get_by_role("link")
+    source = page.locator("table.versions tr[data-version='1'] a[href^='/runs/']")
     assert source.inner_text() == seeded.runs["ridge-a"][:12]
     assert page.get_by_text("No aliases yet.").count() == 1
 

@@ -1,5 +1,7 @@
 // Compare runs: a diff table of params, metrics and tags with the differences highlighted,
 // a parallel-coordinates plot of the params against a metric, and overlaid curves.
+// The Data rows show which version of each Delta table every run read; when the runs read
+// different versions of a table, a note links to the Data page's diff of those versions.
 // ?runs=a,b&metrics=&x=&log=&smooth=&pc=<metric>&diff=1
 
 import { MLFLOW, get, isAbort, messageOf } from "../api";
@@ -10,6 +12,7 @@ import { errorBox, fill, h, link } from "../dom";
 import { metricValue, num } from "../format";
 import { hrefWith, navigate, type RouteContext } from "../router";
 import type { Run } from "../types";
+import { dataHref, recordedTables } from "./data";
 
 const SYSTEM_PREFIXES = ["mlflow.", "cairn."];
 
@@ -26,12 +29,50 @@ function rowsOf(runs: Run[]): Row[] {
   };
   return [
     ...collect("Params", (r) => new Map((r.data.params ?? []).map((p) => [p.key, p.value]))),
+    ...collect("Data", readVersions),
     ...collect("Metrics", (r) => new Map((r.data.metrics ?? []).map((m) => [m.key, String(m.value)]))),
     ...collect(
       "Tags",
       (r) => new Map((r.data.tags ?? []).filter((t) => !SYSTEM_PREFIXES.some((p) => t.key.startsWith(p))).map((t) => [t.key, t.value])),
     ),
   ];
+}
+
+/** Table URI -> the versions the run read ("v3", or "v2, v3"). */
+function readVersions(run: Run): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const table of recordedTables(run)) {
+    if (table.role !== "input") continue;
+    const before = found.get(table.uri);
+    found.set(table.uri, before ? `${before}, v${table.version}` : `v${table.version}`);
+  }
+  return found;
+}
+
+/** A note per table the runs read at different versions, linking to the diff. */
+function dataNotes(runs: Run[]): HTMLElement[] {
+  const versions = new Map<string, { name: string; seen: Set<number> }>();
+  for (const run of runs) {
+    for (const table of recordedTables(run)) {
+      if (table.role !== "input") continue;
+      const entry = versions.get(table.uri) ?? { name: table.name, seen: new Set<number>() };
+      entry.seen.add(table.version);
+      versions.set(table.uri, entry);
+    }
+  }
+  return [...versions.entries()]
+    .filter(([, entry]) => entry.seen.size > 1)
+    .map(([uri, entry]) => {
+      const sorted = [...entry.seen].sort((a, b) => a - b);
+      const first = sorted[0] ?? 0;
+      const last = sorted[sorted.length - 1] ?? 0;
+      return h(
+        "div",
+        { class: "notice data-note", dataset: { uri } },
+        `These runs read different versions of ${entry.name} (${sorted.map((v) => `v${v}`).join(", ")}): `,
+        link(dataHref(uri, { from: first, to: last }), `see what changed from v${first} to v${last}`),
+      );
+    });
 }
 
 export function comparePage({ query, outlet, signal }: RouteContext): () => void {
@@ -136,6 +177,7 @@ export function comparePage({ query, outlet, signal }: RouteContext): () => void
     fill(
       body,
       legend,
+      dataNotes(runs),
       h("h2", null, "Differences"),
       h(
         "label",

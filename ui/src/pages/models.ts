@@ -6,6 +6,7 @@ import { errorBox, fill, h, link } from "../dom";
 import { ago, dateTime } from "../format";
 import { hrefWith, navigate, type RouteContext } from "../router";
 import type { ModelVersion, RegisteredModel } from "../types";
+import { lineageHref } from "./lineage";
 
 function quoted(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
@@ -161,7 +162,7 @@ export function modelPage({ params, outlet, signal }: RouteContext): void {
       h(
         "table",
         { class: "data versions" },
-        h("thead", null, h("tr", null, ["Version", "Created", "Status", "Stage", "Aliases", "Source run", "Source"].map((c) => h("th", null, c)))),
+        h("thead", null, h("tr", null, ["Version", "Created", "Status", "Stage", "Aliases", "Source run", "Lineage", "Source"].map((c) => h("th", null, c)))),
         h(
           "tbody",
           null,
@@ -175,6 +176,7 @@ export function modelPage({ params, outlet, signal }: RouteContext): void {
               h("td", null, v.current_stage ?? ""),
               h("td", null, (v.aliases ?? []).map((a) => h("span", { class: "badge alias" }, `@${a}`))),
               h("td", null, v.run_id ? link(`/runs/${encodeURIComponent(v.run_id)}`, v.run_id.slice(0, 12)) : "—"),
+              h("td", null, link(lineageHref(v.name, v.version), "lineage")),
               h("td", { class: "mono" }, v.source ?? ""),
             ),
           ),

@@ -7,7 +7,8 @@ import { chartControls, metricCharts, readSettings } from "../components/charts"
 import { errorBox, fill, h, link } from "../dom";
 import { dateTime, duration, num, metricValue } from "../format";
 import { hrefWith, type RouteContext } from "../router";
-import type { Experiment, KeyValue, MetricSummary, Run } from "../types";
+import type { DatasetInput, Experiment, KeyValue, MetricSummary, Run } from "../types";
+import { dataHref, recordedTable } from "./data";
 
 const SYSTEM_PREFIXES = ["mlflow.", "cairn."];
 const TABS: [string, string][] = [
@@ -22,6 +23,35 @@ function kvTable(rows: [string, string | Node][], empty: string): HTMLElement {
     "table",
     { class: "data kv" },
     h("tbody", null, rows.map(([k, v]) => h("tr", null, h("td", null, k), h("td", null, v)))),
+  );
+}
+
+/** Dataset inputs; a Delta table version links to the Data page at that version. */
+function inputsTable(inputs: DatasetInput[]): HTMLElement {
+  return h(
+    "table",
+    { class: "data inputs" },
+    h("thead", null, h("tr", null, ["Dataset", "Role", "Version", "Source", "Rows", "Digest", "Tags"].map((c) => h("th", null, c)))),
+    h(
+      "tbody",
+      null,
+      inputs.map((input) => {
+        const tags = input.tags ?? [];
+        const table = recordedTable(input.dataset, tags);
+        const shownTags = tags.filter((t) => !table || !t.key.startsWith("cairn.data."));
+        return h(
+          "tr",
+          { dataset: table ? { uri: table.uri, version: String(table.version), role: table.role } : {} },
+          h("td", null, table ? link(dataHref(table.uri, { v: table.version }), input.dataset.name) : input.dataset.name),
+          h("td", null, table ? h("span", { class: `badge role-${table.role}` }, table.role) : ""),
+          h("td", null, table ? link(dataHref(table.uri, { v: table.version }), `v${table.version}`) : ""),
+          h("td", { class: table ? "mono" : "" }, table ? table.uri : (input.dataset.source ?? "")),
+          h("td", { class: "num" }, table?.numRows != null ? table.numRows.toLocaleString() : ""),
+          h("td", { class: "mono" }, input.dataset.digest),
+          h("td", null, shownTags.map((t) => `${t.key}=${t.value}`).join(", ")),
+        );
+      }),
+    ),
   );
 }
 
@@ -74,7 +104,13 @@ export function runPage({ params, query, outlet, signal }: RouteContext): () => 
         "div",
         { class: "page-head" },
         h("h1", null, name, " ", h("span", { class: `badge status-${info.status.toLowerCase()}` }, info.status)),
-        h("a", { href: `/compare?runs=${encodeURIComponent(info.run_id)}`, "data-link": true }, "Compare with…"),
+        h(
+          "span",
+          { class: "head-links" },
+          link(`/lineage?run_id=${encodeURIComponent(info.run_id)}`, "Lineage"),
+          " · ",
+          h("a", { href: `/compare?runs=${encodeURIComponent(info.run_id)}`, "data-link": true }, "Compare with…"),
+        ),
       ),
       h(
         "p",
@@ -146,27 +182,7 @@ export function runPage({ params, query, outlet, signal }: RouteContext): () => 
         "section",
         null,
         h("h2", null, `Inputs (${inputs.length})`),
-        inputs.length
-          ? h(
-              "table",
-              { class: "data" },
-              h("thead", null, h("tr", null, h("th", null, "Dataset"), h("th", null, "Digest"), h("th", null, "Source"), h("th", null, "Context"))),
-              h(
-                "tbody",
-                null,
-                inputs.map((input) =>
-                  h(
-                    "tr",
-                    null,
-                    h("td", null, input.dataset.name),
-                    h("td", { class: "mono" }, input.dataset.digest),
-                    h("td", null, input.dataset.source ?? ""),
-                    h("td", null, (input.tags ?? []).map((t) => `${t.key}=${t.value}`).join(", ")),
-                  ),
-                ),
-              ),
-            )
-          : h("p", { class: "muted" }, "No dataset inputs."),
+        inputs.length ? inputsTable(inputs) : h("p", { class: "muted" }, "No dataset inputs."),
       ),
     );
   }
