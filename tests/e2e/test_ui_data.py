@@ -55,8 +55,16 @@ class Seeded:
 def _start_server(store: Path) -> tuple[subprocess.Popen[str], str]:
     cairn = Path(sys.executable).with_name("cairn")
     process = subprocess.Popen(
-        [str(cairn), "server", "--host", "127.0.0.1", "--port", "0"]
-        + ["--backend-store-uri", str(store)],
+        [
+            str(cairn),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--backend-store-uri",
+            str(store),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -255,9 +263,7 @@ def test_lineage_of_a_model_version_shows_the_chain(page: Page, seeded: Seeded) 
     page.locator('table.history tr[data-version="2"].selected').wait_for()
 
 
-def test_compare_flags_runs_that_read_different_table_versions(
-    page: Page, seeded: Seeded
-) -> None:
+def test_compare_flags_runs_that_read_different_table_versions(page: Page, seeded: Seeded) -> None:
     ids = ",".join(seeded.runs[name] for name in ("train-v1", "train-v2"))
     page.goto(f"{seeded.url}/compare?runs={ids}")
     note = page.locator(".data-note")
