@@ -200,9 +200,9 @@ def _metric(body: MetricBody) -> Metric:
 def _log_batch(store: SqlStore, body: LogBatch, request_id: str | None = None) -> None:
     """Validate like ``TrackingClient.log_batch``, then write.
 
-    Metrics naming a ``model_id`` are also recorded for that model. MLflow clients re-send a
-    run's metrics that way after ``log_model``; those already in the run's history (same step,
-    time and value) are not appended to it again.
+    Metrics naming a ``model_id`` are also recorded for that model, in the same transaction.
+    MLflow clients re-send a run's metrics that way after ``log_model``; those already in the
+    run's history (same step, time and value) are not appended to it again.
     """
     metrics = [_metric(m) for m in body.metrics]
     params = [make_param(p.key, p.value) for p in body.params]
@@ -215,25 +215,24 @@ def _log_batch(store: SqlStore, body: LogBatch, request_id: str | None = None) -
         plain = [m for m, b in zip(metrics, body.metrics, strict=True) if not b.model_id]
         new = models.unlogged_run_metrics(body.run_id, [m for _, m, _ in linked])
         metrics = plain + new
-    store.log_batch(body.run_id, metrics, params, tags, request_id=request_id)
-    if linked:
-        models.log_metrics(
-            [
-                (
-                    model_id,
-                    LoggedModelMetric(
-                        m.key,
-                        m.value,
-                        m.timestamp,
-                        m.step,
-                        body.run_id,
-                        b.dataset_name or None,
-                        b.dataset_digest or None,
-                    ),
-                )
-                for model_id, m, b in linked
-            ]
+    model_metrics = [
+        (
+            model_id,
+            LoggedModelMetric(
+                m.key,
+                m.value,
+                m.timestamp,
+                m.step,
+                body.run_id,
+                b.dataset_name or None,
+                b.dataset_digest or None,
+            ),
         )
+        for model_id, m, b in linked
+    ]
+    store.log_batch(
+        body.run_id, metrics, params, tags, request_id=request_id, model_metrics=model_metrics
+    )
 
 
 runs = APIRouter(prefix=f"{API}/runs", tags=["runs"], route_class=JSONRoute)
@@ -341,10 +340,9 @@ def log_inputs(body: LogInputs, store: Store) -> dict[str, Any]:
         )
         for item in body.datasets
     ]
-    # Models first: it checks the run even when nothing is linked, and an unknown model
-    # fails the request before any dataset is recorded.
-    store.logged_models.log_inputs(body.run_id, [m.model_id for m in body.models])
-    store.log_inputs(body.run_id, datasets)
+    # One transaction: an unknown model or a failure fails the request before anything is
+    # recorded; the run is checked even when nothing is.
+    store.log_inputs(body.run_id, datasets, [m.model_id for m in body.models])
     return {}
 
 

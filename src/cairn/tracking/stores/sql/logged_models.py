@@ -442,22 +442,30 @@ class LoggedModelStore:
             return
         self.require(model_id for model_id, _ in metrics)
         with self._tx() as conn:
-            conn.execute(
-                _metrics.insert(),
-                [
-                    {
-                        "model_id": model_id,
-                        "key": metric.key,
-                        "value": _db_value(metric.value),
-                        "timestamp": metric.timestamp,
-                        "step": metric.step,
-                        "run_uuid": metric.run_id,
-                        "dataset_name": metric.dataset_name,
-                        "dataset_digest": metric.dataset_digest,
-                    }
-                    for model_id, metric in metrics
-                ],
-            )
+            self.write_metrics(conn, metrics)
+
+    def write_metrics(
+        self, conn: Connection, metrics: Sequence[tuple[str, LoggedModelMetric]]
+    ) -> None:
+        """Insert ``(model_id, metric)`` pairs in the caller's transaction (models checked)."""
+        if not metrics:
+            return
+        conn.execute(
+            _metrics.insert(),
+            [
+                {
+                    "model_id": model_id,
+                    "key": metric.key,
+                    "value": _db_value(metric.value),
+                    "timestamp": metric.timestamp,
+                    "step": metric.step,
+                    "run_uuid": metric.run_id,
+                    "dataset_name": metric.dataset_name,
+                    "dataset_digest": metric.dataset_digest,
+                }
+                for model_id, metric in metrics
+            ],
+        )
 
     def unlogged_run_metrics(self, run_id: str, metrics: Sequence[Metric]) -> list[Metric]:
         """The metrics not already in the run's history with the same step, time and value.
@@ -506,16 +514,22 @@ class LoggedModelStore:
         self.require(link.model_id for link in links)
         with self._tx() as conn:
             self._run_experiment(conn, run_id, active=True)
-            if not links:
-                return
-            latest = {link.model_id: link.step for link in links}
-            conn.execute(
-                self._upsert_link,
-                [
-                    {"run_uuid": run_id, "model_id": k, "direction": direction, "step": step}
-                    for k, step in latest.items()
-                ],
-            )
+            self.write_links(conn, run_id, direction, links)
+
+    def write_links(
+        self, conn: Connection, run_id: str, direction: str, links: Sequence[LoggedModelOutput]
+    ) -> None:
+        """Upsert run-model links in the caller's transaction (run and models checked)."""
+        if not links:
+            return
+        latest = {link.model_id: link.step for link in links}
+        conn.execute(
+            self._upsert_link,
+            [
+                {"run_uuid": run_id, "model_id": k, "direction": direction, "step": step}
+                for k, step in latest.items()
+            ],
+        )
 
     def log_outputs(self, run_id: str, outputs: Sequence[LoggedModelOutput]) -> None:
         """Record models the run produced (a model logged again keeps its latest step)."""

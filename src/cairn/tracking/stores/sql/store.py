@@ -21,6 +21,7 @@ from cairn.entities import (
     Experiment,
     ExperimentTag,
     LifecycleStage,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Param,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
+    from cairn.entities import LoggedModelMetric
     from cairn.tracking.stores.sql.logged_models import LoggedModelStore
 
 __all__ = ["DEFAULT_EXPERIMENT_ID", "HEAD_REVISION", "SqlStore"]
@@ -645,11 +647,17 @@ class SqlStore:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         request_id: str | None = None,
+        model_metrics: Sequence[tuple[str, LoggedModelMetric]] = (),
     ) -> None:
-        if not (metrics or params or tags):
+        """Write a batch in one transaction: all of it or, on any error, none of it.
+
+        ``model_metrics`` (``(model_id, metric)`` pairs of existing logged models) are recorded
+        in the same transaction; a ``request_id`` seen before makes the call a no-op.
+        """
+        if not (metrics or params or tags or model_metrics):
             return
         try:
-            self._log_batch(run_id, metrics, params, tags, request_id)
+            self._log_batch(run_id, metrics, params, tags, request_id, model_metrics)
         except StoreError as exc:
             if request_id is None or not isinstance(exc.__cause__, sa_exc.IntegrityError):
                 raise
@@ -670,6 +678,7 @@ class SqlStore:
         params: Sequence[Param],
         tags: Sequence[RunTag],
         request_id: str | None,
+        model_metrics: Sequence[tuple[str, LoggedModelMetric]] = (),
     ) -> None:
         with self._tx() as conn:
             if request_id is not None:
@@ -691,14 +700,28 @@ class SqlStore:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
                 self._insert_metrics(conn, run_id, metrics)
+            if model_metrics:
+                self.logged_models.write_metrics(conn, model_metrics)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
-        """Record datasets a run read; the same dataset twice is recorded once."""
-        if not datasets:
-            return
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[DatasetInput], models: Sequence[str] = ()
+    ) -> None:
+        """Record datasets (and logged models) a run read, in one transaction.
+
+        The same dataset or model twice is recorded once; the run is checked even when there
+        is nothing to record. Every model must exist.
+        """
+        from cairn.tracking.stores.sql.logged_models import INPUT
+
+        if models:
+            self.logged_models.require(models)
         with self._tx() as conn:
             self._check_not_deleted(conn, run_id)
-            run_inputs.record(conn, run_id, datasets, self._upsert_input_tag)
+            if models:
+                links = [LoggedModelOutput(model_id) for model_id in models]
+                self.logged_models.write_links(conn, run_id, INPUT, links)
+            if datasets:
+                run_inputs.record(conn, run_id, datasets, self._upsert_input_tag)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._tx() as conn:
