@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cairn.cli import cli
-from cairn.server.auth.store import AuthStore
+from cairn.server.auth.stores.sql import AuthStore
 
 if TYPE_CHECKING:
     from pathlib import Path

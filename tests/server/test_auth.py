@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from cairn.errors import InvalidParameterError, NotFoundError, UnauthenticatedError
 from cairn.server import ServerSettings, create_app
 from cairn.server.auth import ensure_admin
-from cairn.server.auth.store import AuthStore
+from cairn.server.auth.stores.sql import AuthStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

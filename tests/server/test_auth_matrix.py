@@ -23,7 +23,7 @@ from cairn.server.auth import ensure_admin
 from cairn.server.auth.entities import Permission
 from cairn.server.auth.middleware import route_table
 from cairn.server.auth.rules import RULES, Access, Rule
-from cairn.server.auth.store import AuthStore
+from cairn.server.auth.stores.sql import AuthStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

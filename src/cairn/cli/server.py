@@ -9,6 +9,7 @@ the same pickled ``ServerSettings`` (no configuration through environment variab
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import socket
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -145,6 +146,8 @@ def serve(
 
     from cairn.server.app import create_app
 
+    # What the server writes (database, artifacts, temp files) is for its own user only.
+    os.umask(0o077)
     app = create_app(settings)
     sock = _listen(host, port)
     config = uvicorn.Config(
@@ -183,7 +186,7 @@ def _first_admin(store_uri: str) -> None:
 
     from cairn._config import resolve_store_location
     from cairn.server.auth import ENV_ADMIN_PASSWORD, ENV_ADMIN_USERNAME, ensure_admin
-    from cairn.server.auth.store import AuthStore
+    from cairn.server.auth.stores.sql import AuthStore
 
     store = AuthStore.open(resolve_store_location(store_uri).uri)
     try:

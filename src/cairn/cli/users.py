@@ -14,7 +14,7 @@ import click
 from cairn.cli._output import format_time, print_json, print_table
 
 if TYPE_CHECKING:
-    from cairn.server.auth.store import AuthStore
+    from cairn.server.auth.stores.sql import AuthStore
 
 __all__ = ["open_auth_store", "store_option", "users"]
 
@@ -31,7 +31,7 @@ def open_auth_store(backend_store_uri: str | None) -> AuthStore:
     from cairn._config import resolve_store_location
     from cairn.cli.server import _default_store_uri
     from cairn.errors import InvalidParameterError
-    from cairn.server.auth.store import AuthStore
+    from cairn.server.auth.stores.sql import AuthStore
 
     uri = backend_store_uri or _default_store_uri()
     location = resolve_store_location(uri)

@@ -2,7 +2,7 @@
 
 ``install`` wires it into an app: the users/tokens/permissions endpoints (``routes``) and the
 one middleware that decides every request (``middleware``) by the route's rule (``rules``),
-over the tables of migration 0005 (``store``). Passwords are argon2id hashes (``passwords``).
+over the tables of migration 0005 (``stores.sql``). Passwords are argon2id hashes (``passwords``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cairn.errors import InvalidParameterError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from cairn.server.auth.store import AuthStore
+    from cairn.server.auth.stores.sql import AuthStore
     from cairn.server.settings import ServerSettings
     from cairn.tracking.stores.sql.store import SqlStore
 
@@ -29,7 +29,7 @@ def install(app: FastAPI, settings: ServerSettings, store: SqlStore) -> None:
     """Add the auth endpoints and middleware; refuse to start without an admin."""
     from cairn.server.auth import routes
     from cairn.server.auth.middleware import AuthMiddleware, AuthState
-    from cairn.server.auth.store import AuthStore
+    from cairn.server.auth.stores.sql import AuthStore
 
     auth_store = AuthStore(store.engine)
     if auth_store.count_admins() == 0:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from cairn.server.auth.store import AuthStore
+    from cairn.server.auth.stores.sql import AuthStore
     from cairn.server.settings import ServerSettings
 
 __all__ = ["AuthMiddleware", "AuthState", "LoginLimiter", "current_user"]

@@ -1,0 +1,1 @@
+"""Where authentication keeps users, tokens and permissions (the tracking database)."""
