@@ -8,7 +8,10 @@ artifact folder directly, so local sources inside that folder (and only there) a
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,7 +26,6 @@ with warnings.catch_warnings():
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 API = "/api/2.0/mlflow"
 VERSIONS = f"{API}/model-versions"
@@ -196,3 +198,96 @@ def test_restriction_can_be_turned_off_for_a_trusted_single_user_server(tmp_path
             json={"name": "e", "artifact_location": str(tmp_path / "elsewhere")},
         )
         assert created.status_code == 200, created.text
+
+
+# -- YAML and file permissions ----------------------------------------------------------------
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "cairn"
+UNSAFE_YAML = re.compile(
+    r"yaml\.(load|load_all|full_load|full_load_all|unsafe_load|unsafe_load_all)\s*\("
+    r"|yaml\.(Loader|FullLoader|UnsafeLoader|UnsafeConstructor|Constructor)\b"
+)
+
+
+def test_yaml_is_parsed_with_the_safe_loader_everywhere() -> None:
+    offenders = [
+        f"{path.relative_to(SRC)}:{number}: {line.strip()}"
+        for path in SRC.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if UNSAFE_YAML.search(line)
+    ]
+    assert offenders == []
+    assert any("safe_load" in p.read_text() for p in SRC.rglob("*.py")), "the scan sees YAML use"
+
+
+def test_a_yaml_python_tag_is_an_error_not_a_call(tmp_path: Path) -> None:
+    from cairn.errors import ModelFormatError
+    from cairn.models.mlmodel import Model
+
+    marker = tmp_path / "ran"
+    (tmp_path / "MLmodel").write_text(
+        f"flavors: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
+    with pytest.raises(ModelFormatError, match="is not valid YAML"):
+        Model.load(tmp_path)
+    assert not marker.exists()
+
+
+def test_yaml_artifact_preview_does_not_construct_python_objects(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with _client(tmp_path) as client:
+        run = client.post(f"{API}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]
+        evil = f"x: !!python/object/apply:os.system ['touch {marker}']\n".encode()
+        proxy = "/api/2.0/mlflow-artifacts/artifacts"
+        client.put(f"{proxy}/0/{run['run_id']}/artifacts/evil.yaml", content=evil)
+        preview = client.get(
+            "/api/2.0/cairn/artifacts/preview",
+            params={"run_id": run["run_id"], "path": "evil.yaml"},
+        ).json()
+    assert "Cannot parse YAML" in preview["parse_error"]
+    assert "python/object" in preview["parse_error"]
+    assert not marker.exists()
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in [root, *root.rglob("*")]}
+
+
+def test_proxy_uploads_are_private_files_in_private_folders(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with _client(tmp_path) as client:
+            proxy = "/api/2.0/mlflow-artifacts/artifacts"
+            assert client.put(f"{proxy}/new/deep/folder/f.bin", content=b"x").is_success
+            destination = Path(client.app.state.artifacts_destination)  # type: ignore[attr-defined]
+    finally:
+        os.umask(old)
+    modes = _modes(destination / "new")
+    assert modes["."] == 0o700
+    assert modes["deep"] == modes["deep/folder"] == 0o700
+    assert modes["deep/folder/f.bin"] == 0o600
+
+
+@pytest.mark.slow
+def test_cairn_server_creates_nothing_others_can_read(cairn_server: Any, tmp_path: Path) -> None:
+    import httpx
+
+    store = tmp_path / "store"
+    server = cairn_server(str(store))
+    with httpx.Client(base_url=server.url) as client:
+        run = client.post(f"{API}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]
+        client.post(
+            f"{API}/runs/log-metric", json={"run_id": run["run_id"], "key": "m", "value": 1}
+        )
+        proxy = "/api/2.0/mlflow-artifacts/artifacts"
+        uploaded = client.put(f"{proxy}/0/{run['run_id']}/artifacts/a/b.txt", content=b"x")
+        assert uploaded.status_code == 200, uploaded.text
+    server.kill()
+    created = {
+        **_modes(store),
+        **{f"artifacts/{k}": v for k, v in _modes(tmp_path / "artifacts").items()},
+    }
+    assert any(name.endswith("b.txt") for name in created)
+    assert any(name.endswith(".db") for name in created)
+    shared = {name: oct(mode) for name, mode in created.items() if mode & 0o077}
+    assert shared == {}

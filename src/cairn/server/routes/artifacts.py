@@ -212,14 +212,29 @@ def _local_target(root: str, rel: str) -> tuple[str, str]:
     if os.path.isdir(target):
         raise InvalidParameterError(f"Cannot upload to {rel!r}: it is a folder")
     parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
+    _private_folders(parent)
     ensure_within(root, parent)
     return target, os.path.join(parent, f".{os.path.basename(target)}.{uuid.uuid4().hex}.part")
 
 
+def _private_folders(path: str) -> None:
+    """``os.makedirs`` whose every new folder is private (0700), not only the last one."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+
+
+def _private_file(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 async def _receive_into(request: HttpRequest, path: str) -> None:
     """Write the request body to ``path`` as it arrives, in 1 MiB writes off the event loop."""
-    async with await anyio.open_file(path, "wb") as file:
+    async with await anyio.open_file(path, "wb", opener=_private_file) as file:
         buffer = bytearray()
         async for chunk in request.stream():
             buffer += chunk
