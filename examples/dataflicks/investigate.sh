@@ -52,7 +52,7 @@ train_runs() {
 step "1. Generate the listings table (version 0, normalized features) and a held-out set"
 project -e generate -P listings="$listings" -P holdout="$holdout"
 
-step "2. Train, register; the first version becomes the champion"
+step "2. Train and register; with no champion yet, this version becomes the champion"
 project -e train -P table="$listings" -P holdout="$holdout" --run-name train
 first="$(newest_run)"
 
