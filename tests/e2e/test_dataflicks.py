@@ -28,6 +28,46 @@ REQUEST_ROW = [-0.7143, -0.4643, -0.5172, 1.0, -1.2174]
 EXPECTED_PRICE = 150 + 5 * 2 + 1.8 * 65 - 8 * 1.5 + 40 * (4.7 - 4) - 0.5 * 12
 
 
+def _listings_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dataflicks_listings", EXAMPLE / "listings.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_listings_are_deterministic_normalized_and_raw_rows_break_the_model() -> None:
+    """The example's premises, fast: seeded rows, z-scored features, a clear error jump."""
+    import pandas as pd
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import mean_absolute_error
+
+    listings = _listings_module()
+    raw = listings.raw_listings(2000, 7, batch="initial")
+    pd.testing.assert_frame_equal(raw, listings.raw_listings(2000, 7, batch="initial"))
+    assert not raw.equals(listings.raw_listings(2000, 8, batch="initial"))
+    assert (raw["price"] > 0).all()
+    train = listings.normalize(raw)
+    for name in FEATURES:
+        assert abs(train[name].mean()) < 0.1, name
+        assert 0.9 < train[name].std() < 1.1, name
+    pd.testing.assert_series_equal(train["price"], raw["price"])
+
+    holdout = listings.normalize(listings.raw_listings(500, 8, batch="holdout"))
+    bad = listings.raw_listings(1000, 11, batch="partner-feed")
+
+    def mae(frame: Any) -> float:
+        model = Ridge(alpha=1.0).fit(frame[FEATURES], frame["price"])
+        return float(mean_absolute_error(holdout["price"], model.predict(holdout[FEATURES])))
+
+    clean = mae(train)
+    assert clean < 1.2 * listings.NOISE_EUR  # the model learns the prices to within the noise
+    assert mae(pd.concat([train, bad])) > 2.5 * clean
+    assert mae(pd.concat([train, listings.normalize(bad)])) < 1.1 * clean
+
+
 def _run_script(tmp_path: Path, url: str) -> str:
     project = tmp_path / "dataflicks"
     # Outside any git work tree, so `cairn runs reproduce` reruns this folder as it is.
