@@ -96,18 +96,22 @@ show cairn lineage "models:/$model@champion"
 
 step "11. Serve the champion and price a listing"
 serve_log="$(mktemp)"
+echo "\$ cairn models serve -m models:/$model@champion --port 0 &"
 cairn models serve -m "models:/$model@champion" --port 0 >"$serve_log" 2>&1 &
 serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; rm -f "$serve_log"' EXIT
 url=""
-for _ in $(seq 600); do
+for _ in $(seq 1200); do # up to 2 minutes: the banner names the port, /ping says it is ready
     url="$(grep -o 'http://[0-9.]*:[0-9]*' "$serve_log" | head -n 1 || true)"
-    [[ -n "$url" ]] && curl -sf "$url/ping" >/dev/null && break
+    if [[ -n "$url" ]] && curl -sf "$url/ping" >/dev/null; then
+        break
+    fi
+    url=""
     kill -0 "$serve_pid" 2>/dev/null || { cat "$serve_log" >&2; exit 1; }
     sleep 0.1
 done
-[[ -n "$url" ]] || { echo "the scoring server did not start" >&2; exit 1; }
-echo "scoring server: $url"
+[[ -n "$url" ]] || { echo "the scoring server did not answer /ping within 2 minutes" >&2; exit 1; }
+cat "$serve_log"
 # 2 rooms, 65 m², 1.5 km from the centre, rated 4.7, built 12 years ago, z-scored as the table is.
 request='{"dataframe_split": {"columns": ["rooms", "area_m2", "distance_km", "rating", "age_years"],
   "data": [[-0.7143, -0.4643, -0.5172, 1.0, -1.2174]]}}'
