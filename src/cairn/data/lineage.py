@@ -155,7 +155,7 @@ def log_input(
 
 
 def table_inputs(run: Run) -> list[TableInput]:
-    """The Delta table versions the run recorded, inputs first, in recorded order."""
+    """The Delta table versions the run recorded: inputs first, then by table and version."""
     found: list[TableInput] = []
     for item in run.inputs.dataset_inputs:
         dataset = item.dataset
@@ -182,5 +182,5 @@ def table_inputs(run: Run) -> list[TableInput]:
                 context=item.tags.get(CONTEXT_TAG),
             )
         )
-    found.sort(key=lambda t: t.role != "input")
+    found.sort(key=lambda t: (t.role != "input", t.uri, t.version))  # stores keep no order
     return found
