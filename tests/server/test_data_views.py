@@ -96,6 +96,12 @@ def test_history_gives_commits_and_the_runs_of_each_version(world: World) -> Non
     assert found["commits"][1]["run_id"] == world.runs["load"]
     uses = {(u["run_name"], u["version"], u["role"]) for u in found["uses"]}
     assert uses == {("load", 1, "output"), ("train-v1", 1, "input"), ("train-v2", 2, "input")}
+    assert found["versions"] == [
+        {"version": 2, "readers": 1, "writers": 0},
+        {"version": 1, "readers": 1, "writers": 1},
+    ]
+    latest = world.ok("data/history", uri=world.uri, runs=1)["uses"]
+    assert [u["run_name"] for u in latest] == ["train-v2"]
     assert [c["version"] for c in world.ok("data/history", uri=world.uri, limit=1)["commits"]] == [
         2
     ]
@@ -186,3 +192,16 @@ def test_lineage_errors(world: World) -> None:
     assert world.get("lineage", run_id="0" * 32).status_code == 404
     response = world.get("lineage", model="a/b", version="1")
     assert response.status_code == 400 and "'/'" in response.json()["message"]
+
+
+def test_dataset_records_that_are_not_readable_delta_sources_are_left_out(world: World) -> None:
+    from cairn.entities import Dataset, DatasetInput
+
+    tracking = world.client.app.state.client  # type: ignore[attr-defined]
+    run_id = world.runs["train-v1"]
+    for source in ("not json", '{"path": 3, "delta_table_version": 0}', '{"path": "/etc"}'):
+        dataset = Dataset(f"odd-{len(source)}", f"d{len(source)}", "delta_table", source)
+        tracking.log_inputs(run_id, [DatasetInput(dataset, {})])
+    [table] = world.ok("data/tables")["tables"]
+    assert table["uri"] == world.uri
+    assert world.get("data/history", uri="/etc").status_code == 404

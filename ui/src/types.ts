@@ -173,6 +173,8 @@ export interface TableHistory {
   uri: string;
   name: string;
   commits: TableCommit[];
+  /** Every recorded version with how many runs read and wrote it (`uses` lists the latest). */
+  versions: { version: number; readers: number; writers: number }[];
   uses: TableUse[];
   error: string | null;
 }

@@ -67,6 +67,8 @@ export function recordedTable(
   };
 }
 
+const RUNS_PER_CELL = 8;
+
 function runLink(use: { run_id: string; run_name: string | null }): HTMLElement {
   return link(`/runs/${encodeURIComponent(use.run_id)}`, use.run_name || use.run_id.slice(0, 12));
 }
@@ -181,11 +183,17 @@ function tablePage({ query, outlet, signal }: RouteContext, uri: string): void {
       list.push(use);
       byVersion.set(use.version, list);
     }
-    const versions = [...new Set([...found.commits.map((c) => c.version), ...byVersion.keys()])].sort((a, b) => b - a);
+    const versions = [...new Set([...found.commits.map((c) => c.version), ...found.versions.map((v) => v.version), ...byVersion.keys()])].sort((a, b) => b - a);
     const commits = new Map(found.commits.map((c) => [c.version, c]));
+    const oldestShown = found.commits.length ? Math.min(...found.commits.map((c) => c.version)) : -1;
+    const counts = new Map(found.versions.map((v) => [v.version, v]));
     const runsOf = (version: number, role: string): Child => {
       const uses = (byVersion.get(version) ?? []).filter((u) => u.role === role);
-      return uses.length ? uses.map((u, i) => [i ? ", " : "", runLink(u)]) : h("span", { class: "muted" }, "—");
+      const recorded = counts.get(version);
+      const total = Math.max(uses.length, (role === "input" ? recorded?.readers : recorded?.writers) ?? 0);
+      if (!total) return h("span", { class: "muted" }, "—");
+      const shown = uses.slice(0, RUNS_PER_CELL);
+      return [shown.map((u, i) => [i ? ", " : "", runLink(u)]), total > shown.length ? h("span", { class: "muted" }, ` +${count(total - shown.length)} more`) : null];
     };
     const options = (chosen: string | null) => versions.map((v) => h("option", { value: String(v), selected: String(v) === chosen }, `v${v}`));
     const fromSelect = h("select", { name: "from", "aria-label": "Diff from version" }, options(from ?? String(versions[1] ?? versions[0] ?? "")));
@@ -226,7 +234,7 @@ function tablePage({ query, outlet, signal }: RouteContext, uri: string): void {
               { class: version === selected ? "selected" : "", dataset: { version: String(version) } },
               h("td", null, link(hrefWith({ v: String(version) }), `v${version}`)),
               h("td", null, commit ? dateTime(commit.timestamp_ms) : ""),
-              h("td", null, commit ? commit.operation : h("span", { class: "muted" }, "not in the log")),
+              h("td", null, commit ? commit.operation : h("span", { class: "muted" }, version < oldestShown ? "older than the commits shown" : "not in the log")),
               h(
                 "td",
                 null,

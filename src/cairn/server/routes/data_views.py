@@ -27,6 +27,8 @@ __all__ = ["router"]
 CAIRN_API = "/api/2.0/cairn"
 DEFAULT_COMMITS = 200
 MAX_COMMITS = 10_000
+DEFAULT_USES = 500
+MAX_USES = 2_000
 
 
 def _views(request: HttpRequest) -> DatasetViews:
@@ -66,17 +68,20 @@ def data_history(
     views: Views,
     uri: Uri,
     limit: Annotated[int, Query(ge=1, le=MAX_COMMITS)] = DEFAULT_COMMITS,
+    runs: Annotated[int, Query(ge=0, le=MAX_USES)] = DEFAULT_USES,
 ) -> dict[str, Any]:
-    """The table's commits, newest first, and the runs that read or wrote each version.
+    """The table's commits (``limit``, newest first), how many runs read and wrote each
+    recorded version, and the latest ``runs`` of those runs.
 
     A recorded table that can no longer be read (moved, deleted) still answers what the runs
     recorded, with ``error`` saying why its history is missing.
     """
     from cairn.data.tables import history
 
-    name, uses = views.uses(uri)
-    if name is None:
+    table = views.table(uri)
+    if table is None:
         raise _not_recorded(uri)
+    _, uses = views.uses(uri, runs)
     commits: list[dict[str, Any]] = []
     error = None
     try:
@@ -85,8 +90,9 @@ def data_history(
         error = exc.message
     return {
         "uri": uri,
-        "name": name,
+        "name": table.name,
         "commits": commits,
+        "versions": table.to_dict()["versions"],
         "uses": [use.to_dict() for use in uses],
         "error": error,
     }
