@@ -79,7 +79,7 @@ def _run_script(tmp_path: Path, url: str) -> str:
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
-        # No bytecode in the tree: give the script's ~25 Python processes one private cache,
+        # No bytecode in the tree: give the script's ~35 Python processes one private cache,
         # so pandas, scikit-learn and the rest compile once instead of in every process.
         env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
     done = subprocess.run(
