@@ -51,11 +51,9 @@ class World:
         return response.json()
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def _world(tmp_path: Path, store: str) -> Iterator[World]:
     """A table with 3 versions (v2 shifts ``sqft``), a loader run that wrote v1, two training
     runs reading v1 and v2, model ``prices`` v1 from the second; and a Delta table no run used."""
-    store = str(tmp_path / "store")
     cairn.set_tracking_uri(store)
     uri = str(tmp_path / "listings")
     data.write_table(_rows(50, 0), uri)
@@ -76,6 +74,22 @@ def world(tmp_path: Path) -> Iterator[World]:
     data.write_table(_rows(5, 3), unrecorded)
     with TestClient(create_app(ServerSettings(backend_store_uri=store))) as client:
         yield World(client, uri, unrecorded, runs)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    yield from _world(tmp_path, str(tmp_path / "store"))
+
+
+def test_the_endpoints_on_postgresql(tmp_path: Path, postgres_uri: str) -> None:
+    for pg in _world(tmp_path, postgres_uri):
+        [table] = pg.ok("data/tables")["tables"]
+        assert [v["readers"] + v["writers"] for v in table["versions"]] == [1, 2]
+        found = pg.ok("data/history", uri=pg.uri)
+        assert len(found["uses"]) == 3 and len(found["commits"]) == 3
+        assert pg.ok("data/diff", uri=pg.uri, **{"from": 1, "to": 2})["shifted"] == ["sqft"]
+        assert pg.ok("lineage", model="prices", version="1")["tables"][0]["version"] == 2
+        assert pg.get("data/history", uri=pg.unrecorded).status_code == 404
 
 
 def test_tables_lists_each_recorded_version_with_its_readers_and_writers(world: World) -> None:
