@@ -64,6 +64,10 @@ def current_user(scope: Scope) -> User:
     return user
 
 
+class NeedsStore(Exception):
+    """What is asked is not cached: ask again off the event loop, where the store may be read."""
+
+
 class LoginLimiter:
     """Counts failed sign-ins per key (client address, username); too many → refused a while."""
 
@@ -149,18 +153,21 @@ class AuthState:
 
     # -- who is calling -----------------------------------------------------------------------
 
-    def authenticate(self, header: str, client: str) -> User:
+    def authenticate(self, header: str, client: str, cached_only: bool = False) -> User:
+        """The caller; ``cached_only``: raise ``NeedsStore`` rather than query the store."""
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "basic":
             username, password = _basic(value)
             keys: tuple[str, ...] = (f"ip:{client}", f"user:{username}")
             self._check_limit(keys)
-            return self._cached(header, keys, lambda: self.store.check_password(username, password))
+            return self._cached(
+                header, keys, lambda: self.store.check_password(username, password), cached_only
+            )
         if scheme.lower() == "bearer" and value:
             keys = (f"ip:{client}",)
             self._check_limit(keys)
-            return self._cached(header, keys, lambda: self.store.user_for_token(value))
+            return self._cached(header, keys, lambda: self.store.user_for_token(value), cached_only)
         raise UnauthenticatedError(
             "Unsupported Authorization header: use HTTP Basic or 'Bearer <token>'"
         )
@@ -174,11 +181,13 @@ class AuthState:
             error.retry_after = max(1, round(wait))  # type: ignore[attr-defined]
             raise error
 
-    def _cached(self, header: str, keys: tuple[str, ...], check: Any) -> User:
+    def _cached(self, header: str, keys: tuple[str, ...], check: Any, cached_only: bool) -> User:
         digest = hmac.new(self._key, header.encode("utf-8", "surrogatepass"), hashlib.sha256)
         key = digest.digest()
         user = self._credentials.get(key)
         if user is None:
+            if cached_only:
+                raise NeedsStore
             user = check()
             if user is None:
                 self.limiter.failed(*keys)
@@ -189,22 +198,27 @@ class AuthState:
 
     # -- what they may do ---------------------------------------------------------------------
 
-    def authorize(self, user: User, rule: Rule, request: RequestData) -> None:
-        """Raise PermissionDeniedError unless every check of ``rule`` passes for ``user``."""
+    def authorize(
+        self, user: User, rule: Rule, request: RequestData, cached_only: bool = False
+    ) -> None:
+        """Raise PermissionDeniedError unless every check of ``rule`` passes for ``user``;
+        ``cached_only``: raise ``NeedsStore`` rather than query the store."""
         if rule.access is Access.ADMIN and not user.is_admin:
             raise PermissionDeniedError("Only admins may do this")
         if user.is_admin:
             return
         for check in rule.checks:
             for resource in check.locate(request):
-                have = self.permission(user, check.kind, resource)
+                have = self.permission(user, check.kind, resource, cached_only)
                 if have < check.permission:
                     raise PermissionDeniedError(
                         f"User {user.username!r} needs {check.permission.name} permission on "
                         f"{_describe(check.kind, resource)}"
                     )
 
-    def permission(self, user: User, kind: str, resource: str) -> Permission:
+    def permission(
+        self, user: User, kind: str, resource: str, cached_only: bool = False
+    ) -> Permission:
         if user.is_admin:
             return Permission.MANAGE
         if kind == "user":
@@ -212,6 +226,8 @@ class AuthState:
         key = (user.user_id, kind, resource)
         found = self._permissions.get(key)
         if found is None:
+            if cached_only:
+                raise NeedsStore
             found = self._lookup(user, kind, resource)
             self._permissions.put(key, found)
         assert isinstance(found, Permission)
@@ -374,7 +390,12 @@ class AuthMiddleware:
             return
         client = scope.get("client") or ("unknown", 0)
         try:
-            user = await anyio.to_thread.run_sync(self.state.authenticate, header, str(client[0]))
+            try:  # answered from the cache without leaving the event loop, most of the time
+                user = self.state.authenticate(header, str(client[0]), cached_only=True)
+            except NeedsStore:
+                user = await anyio.to_thread.run_sync(
+                    self.state.authenticate, header, str(client[0])
+                )
         except CairnError as exc:
             await _error(send, exc)
             return
@@ -398,7 +419,10 @@ class AuthMiddleware:
             receive = _replay(raw, receive)
         try:
             data = RequestData(params, QueryParams(scope.get("query_string", b"")), _json(raw))
-            await anyio.to_thread.run_sync(self.state.authorize, user, rule, data)
+            try:
+                self.state.authorize(user, rule, data, cached_only=True)
+            except NeedsStore:
+                await anyio.to_thread.run_sync(self.state.authorize, user, rule, data)
         except MissingParameter as exc:
             await _error(
                 send, InvalidParameterError(f"Missing value for required parameter '{exc.name}'")
