@@ -265,6 +265,8 @@ def test_ui_page_keeps_its_csp_without_inline_script(client: TestClient) -> None
         csp = response.headers["content-security-policy"]
         directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
         assert directives["script-src"] == "'self'"
+        assert directives["style-src"] == "'self'"
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert "frame-ancestors" in directives and "object-src" in directives
 
 
