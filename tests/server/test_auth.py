@@ -598,3 +598,37 @@ def test_cairn_server_auth_command(
         f"{server.url}{CAIRN}/users/current", headers=_basic("root", "root-password-1"), timeout=30
     )
     assert signed_in.json()["user"]["is_admin"] is True
+
+
+def test_linking_a_logged_model_needs_permission_on_its_experiment(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, auth_default_permission="NO_PERMISSIONS")
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        mine = client.post(f"{API}/experiments/create", json={"name": "mine"}, headers=ALICE)
+        exp_id = mine.json()["experiment_id"]
+        run = client.post(f"{API}/runs/create", json={"experiment_id": exp_id}, headers=ALICE)
+        run_id = run.json()["run"]["info"]["run_id"]
+        hidden = client.post(f"{API}/experiments/create", json={"name": "hidden"}, headers=ADMIN)
+        logged = client.post(
+            f"{API}/logged-models",
+            json={"experiment_id": hidden.json()["experiment_id"]},
+            headers=ADMIN,
+        )
+        model_id = logged.json()["model"]["info"]["model_id"]
+        models = {"run_id": run_id, "models": [{"model_id": model_id}]}
+        for path in (f"{API}/runs/log-inputs", f"{API}/runs/outputs"):
+            response = client.post(path, json=models, headers=ALICE)
+            assert f"permission on the experiment of logged model {model_id}" in _error(
+                response, 403, "PERMISSION_DENIED"
+            )
+        client.post(f"{API}/registered-models/create", json={"name": "reg"}, headers=ALICE)
+        version = {"name": "reg", "source": f"models:/{model_id}", "model_id": model_id}
+        response = client.post(f"{API}/model-versions/create", json=version, headers=ALICE)
+        _error(response, 403, "PERMISSION_DENIED")
+        own = client.post(f"{API}/logged-models", json={"experiment_id": exp_id}, headers=ALICE)
+        own_models = {
+            "run_id": run_id,
+            "models": [{"model_id": own.json()["model"]["info"]["model_id"]}],
+        }
+        assert (
+            client.post(f"{API}/runs/log-inputs", json=own_models, headers=ALICE).status_code == 200
+        )

@@ -178,6 +178,22 @@ def body_list(name: str) -> Locator:
     return locate
 
 
+def body_items(name: str, field: str) -> Locator:
+    """``field`` of each object in list ``name`` (optional: [] when absent)."""
+
+    def locate(req: RequestData) -> list[str]:
+        items = req.body.get(name) if isinstance(req.body, dict) else None
+        if not isinstance(items, list):
+            return []
+        return [
+            _str(item.get(field), f"{name}.{field}")
+            for item in items
+            if isinstance(item, dict) and item.get(field) is not None
+        ]
+
+    return locate
+
+
 def path(name: str) -> Locator:
     return lambda req: [_str(req.path_params.get(name), name)]
 
@@ -287,8 +303,17 @@ _TABLE: dict[str, dict[str, Rule]] = {
     f"{API}/runs/set-tag": {"POST": run(body_run, E)},
     f"{API}/runs/delete-tag": {"POST": run(body_run, E)},
     f"{API}/runs/log-batch": {"POST": run(body_run, E)},
-    f"{API}/runs/log-inputs": {"POST": run(body_run, E)},
-    f"{API}/runs/outputs": {"POST": run(body_run, E)},
+    # Linking logged models to a run: read those named as inputs, write those made outputs.
+    f"{API}/runs/log-inputs": {
+        "POST": _checked(
+            Check("run", body_run, E), Check("logged_model", body_items("models", "model_id"), R)
+        )
+    },
+    f"{API}/runs/outputs": {
+        "POST": _checked(
+            Check("run", body_run, E), Check("logged_model", body_items("models", "model_id"), E)
+        )
+    },
     f"{API}/runs/log-model": {"POST": run(body_run, E)},
     f"{API}/metrics/get-history": {"GET": run(_RUN_Q, R)},
     f"{CAIRN}/runs/create": {"POST": experiment(_EXP_B, E)},
@@ -326,7 +351,11 @@ _TABLE: dict[str, dict[str, Rule]] = {
         "GET": model(_NAME_Q, R),
     },
     f"{API}/model-versions/create": {
-        "POST": _checked(Check("model", _NAME_B, E), Check("run", body_optional("run_id"), R))
+        "POST": _checked(
+            Check("model", _NAME_B, E),
+            Check("run", body_optional("run_id"), R),
+            Check("logged_model", body_optional("model_id"), R),
+        )
     },
     f"{API}/model-versions/get": {"GET": model(_NAME_Q, R)},
     f"{API}/model-versions/update": {"PATCH": model(_NAME_B, E)},
@@ -400,13 +429,13 @@ _TABLE: dict[str, dict[str, Rule]] = {
 
 
 def _reads_body(method: str, rule: Rule) -> bool:
-    """Whether a check locates its resource in the JSON body (or a grant names it there)."""
+    """Whether the middleware reads the JSON body: for any check but an artifact path (never
+    buffer an upload), or a grant naming what the request creates."""
     if method in ("GET", "HEAD"):
         return False
-    uses_body = any(check.kind not in ("logged_model", "artifact") for check in rule.checks) or (
+    return any(check.kind != "artifact" for check in rule.checks) or (
         rule.grant is not None and rule.grant.kind == "model"
     )
-    return uses_body
 
 
 RULES: dict[tuple[str, str], Rule] = {
