@@ -51,7 +51,7 @@ class World:
         return response.json()
 
 
-def _world(tmp_path: Path, store: str) -> Iterator[World]:
+def _world(tmp_path: Path, store: str, **settings: Any) -> Iterator[World]:
     """A table with 3 versions (v2 shifts ``sqft``), a loader run that wrote v1, two training
     runs reading v1 and v2, model ``prices`` v1 from the second; and a Delta table no run used."""
     cairn.set_tracking_uri(store)
@@ -72,7 +72,8 @@ def _world(tmp_path: Path, store: str) -> Iterator[World]:
     registry.create_model_version("prices", f"runs:/{runs['train-v2']}/model", runs["train-v2"])
     unrecorded = str(tmp_path / "secret_table")
     data.write_table(_rows(5, 3), unrecorded)
-    with TestClient(create_app(ServerSettings(backend_store_uri=store))) as client:
+    app = create_app(ServerSettings(backend_store_uri=store, **settings))
+    with TestClient(app) as client:
         yield World(client, uri, unrecorded, runs)
 
 
@@ -219,3 +220,69 @@ def test_dataset_records_that_are_not_readable_delta_sources_are_left_out(world:
     [table] = world.ok("data/tables")["tables"]
     assert table["uri"] == world.uri
     assert world.get("data/history", uri="/etc").status_code == 404
+
+
+def test_with_auth_data_is_for_admins_and_lineage_needs_the_model_and_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from argon2 import PasswordHasher
+
+    from cairn.server.auth import ensure_admin, passwords
+    from cairn.server.auth.stores.sql import AuthStore
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", lambda: cheap)
+    uri = f"sqlite:///{tmp_path / 'auth.db'}"
+    password = "data-views-password-1"
+    auth = AuthStore.open(uri)
+    ensure_admin(auth, "admin", password)
+    auth.create_user("reader", password)
+    auth.close()
+
+    def as_(user: str) -> dict[str, str]:
+        return {
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        }
+
+    settings = {"auth": True, "auth_default_permission": "NO_PERMISSIONS", "auth_cache_seconds": 0}
+    for world in _world(tmp_path, uri, **settings):
+        client = world.client
+        lineage = {"model": "prices", "version": "1"}
+        assert client.get(f"{CAIRN}/data/tables", headers=as_("reader")).status_code == 403
+        assert client.get(f"{CAIRN}/data/tables", headers=as_("admin")).status_code == 200
+        history = {"uri": world.uri}
+        assert (
+            client.get(f"{CAIRN}/data/history", params=history, headers=as_("reader")).status_code
+            == 403
+        )
+        assert (
+            client.get(f"{CAIRN}/lineage", params=lineage, headers=as_("reader")).status_code == 403
+        )
+
+        grant = {"username": "reader", "permission": "READ"}
+        response = client.post(
+            "/api/2.0/mlflow/registered-models/permissions/create",
+            json={"name": "prices", **grant},
+            headers=as_("admin"),
+        )
+        assert response.status_code == 200, response.text
+        response = client.get(f"{CAIRN}/lineage", params=lineage, headers=as_("reader"))
+        assert response.status_code == 403
+        assert "experiment of run" in response.json()["message"]
+
+        experiment_id = client.get(
+            "/api/2.0/mlflow/runs/get",
+            params={"run_id": world.runs["train-v2"]},
+            headers=as_("admin"),
+        ).json()["run"]["info"]["experiment_id"]
+        response = client.post(
+            "/api/2.0/mlflow/experiments/permissions/create",
+            json={"experiment_id": experiment_id, **grant},
+            headers=as_("admin"),
+        )
+        assert response.status_code == 200, response.text
+        response = client.get(f"{CAIRN}/lineage", params=lineage, headers=as_("reader"))
+        assert response.status_code == 200, response.text
+        assert response.json()["tables"][0]["version"] == 2

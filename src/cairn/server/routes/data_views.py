@@ -129,7 +129,9 @@ def lineage(
     commits: Annotated[int, Query(ge=0, le=100)] = 5,
 ) -> dict[str, Any]:
     """Model version (``model`` with ``version`` or ``alias``) or run (``run_id``) → run →
-    code, params, environment → table versions → their commits (``cairn lineage --json``)."""
+    code, params, environment → table versions → their commits (``cairn lineage --json``).
+
+    With ``--auth``, a model version's lineage needs READ on the model and on its run."""
     from cairn.data.trace import trace
 
     if model and run_id:
@@ -147,4 +149,25 @@ def lineage(
             "Missing value for required parameter 'model' (with 'version' or 'alias') or 'run_id'"
         )
     settings = request.app.state.settings
-    return trace(target, commits=commits, tracking_uri=settings.backend_store_uri).to_dict()
+    found = trace(target, commits=commits, tracking_uri=settings.backend_store_uri)
+    if model and found.run is not None:
+        _require_run_read(request, found.run.info.run_id)
+    return found.to_dict()
+
+
+def _require_run_read(request: HttpRequest, run_id: str) -> None:
+    """With ``--auth``: the model's rule checked READ on the model; its run's params, tags and
+    tables need READ on the run's experiment too."""
+    auth = getattr(request.app.state, "auth", None)
+    if auth is None:
+        return
+    from cairn.errors import PermissionDeniedError
+    from cairn.server.auth.entities import Permission
+    from cairn.server.auth.middleware import current_user
+
+    user = current_user(request.scope)
+    if auth.permission(user, "run", run_id) < Permission.READ:
+        raise PermissionDeniedError(
+            f"User {user.username!r} needs READ permission on the experiment of run {run_id} "
+            "to see this model version's lineage"
+        )
