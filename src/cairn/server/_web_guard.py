@@ -47,7 +47,9 @@ _DEFAULT_HEADERS = (
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
+_DEFAULT_NAMES = frozenset(name for name, _ in _DEFAULT_HEADERS)
 _CSP = b"content-security-policy"
+_API_CSP = API_CSP.encode()
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.I)
 _CACHE_LIMIT = 256
 
@@ -191,7 +193,9 @@ class WebGuard:
                 f"--allowed-hosts {host_name(shown)} if clients use that name",
             )
             return
-        if scope["method"] not in SAFE_METHODS:
+        if scope["method"] not in SAFE_METHODS and (
+            origin is not None or referer is not None or fetch_site is not None or cookies
+        ):
             own = (
                 _own_netloc(host.decode("latin-1").lower(), scope.get("scheme", "http"))
                 if host is not None
@@ -219,7 +223,7 @@ class WebGuard:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = _with_defaults(message.get("headers", []), API_CSP)
+                message["headers"] = _with_defaults(message.get("headers", []), _API_CSP)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -254,12 +258,17 @@ class WebGuard:
         await self.app(scope, receive, buffer)
 
 
-def _with_defaults(headers: Iterable[tuple[bytes, bytes]], csp: str) -> list[tuple[bytes, bytes]]:
+def _with_defaults(
+    headers: Iterable[tuple[bytes, bytes]], csp: bytes | str
+) -> list[tuple[bytes, bytes]]:
     out = list(headers)
     present = {name.lower() for name, _ in out}
-    out.extend(header for header in _DEFAULT_HEADERS if header[0] not in present)
+    if present.isdisjoint(_DEFAULT_NAMES):
+        out += _DEFAULT_HEADERS
+    else:
+        out.extend(header for header in _DEFAULT_HEADERS if header[0] not in present)
     if _CSP not in present:
-        out.append((_CSP, csp.encode()))
+        out.append((_CSP, csp if isinstance(csp, bytes) else csp.encode()))
     return out
 
 
