@@ -275,3 +275,13 @@ def test_compare_flags_runs_that_read_different_table_versions(page: Page, seede
     _shot(page, "compare_table_versions")
     note.get_by_role("link").click()
     page.locator('table.column-diff tr[data-column="sqft"].shifted').wait_for()
+
+
+def test_lineage_of_a_run_from_its_page(page: Page, seeded: Seeded) -> None:
+    page.goto(f"{seeded.url}/runs/{seeded.runs['train-v1']}")
+    page.locator(".head-links").get_by_role("link", name="Lineage").click()
+    table = page.locator('.lineage-node[data-kind="table"]')
+    table.wait_for()
+    assert "listings v1" in table.inner_text()
+    assert page.locator('.lineage-node[data-kind="model"]').count() == 0
+    assert "train-v1" in page.locator('.lineage-node[data-kind="run"]').inner_text()

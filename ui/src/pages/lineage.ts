@@ -74,7 +74,9 @@ export function lineagePage({ query, outlet, signal }: RouteContext): void {
   const messages = h("div", { class: "messages" });
   const graph = h("div", { class: "lineage" }, h("p", { class: "muted" }, "Tracing…"));
   outlet.append(
-    h("nav", { class: "crumbs" }, link("/models", "Models"), " / ", model ? link(`/models/${encodeURIComponent(model)}`, model) : "run", " / lineage"),
+    model
+      ? h("nav", { class: "crumbs" }, link("/models", "Models"), " / ", link(`/models/${encodeURIComponent(model)}`, model), " / lineage")
+      : h("nav", { class: "crumbs" }, link("/", "Experiments"), " / ", runId ? link(`/runs/${encodeURIComponent(runId)}`, "run") : "run", " / lineage"),
     h("h1", null, `Lineage of ${what}`),
     messages,
     graph,
