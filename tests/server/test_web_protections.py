@@ -156,6 +156,11 @@ def test_rebinding_host_over_a_real_socket(live_server: LiveServer) -> None:
         ({"Sec-Fetch-Site": "same-site"}, "the browser marks it 'same-site'"),
         ({"Referer": "http://evil.example/page"}, "its Referer is not a page of this server"),
         ({"Cookie": "session=abc"}, "carries cookies but no Origin or Referer"),
+        # Basic credentials a browser remembers are sent cross-site like cookies.
+        (
+            {"Origin": "http://evil.example", "Authorization": "Basic YWRtaW46c2VjcmV0"},
+            "origin 'http://evil.example' is not this server's",
+        ),
     ],
 )
 def test_cross_site_writes_are_refused_and_change_nothing(
@@ -429,3 +434,29 @@ def test_a_page_of_another_origin_cannot_write(live_server: LiveServer, chromium
     with httpx.Client(base_url=live_server.url) as web:
         found = web.post(f"{API}/experiments/search", json={"max_results": 100}).json()
     assert sorted(e["name"] for e in found["experiments"]) == ["Default"]
+
+
+def test_with_auth_a_cross_site_write_is_refused_even_with_valid_credentials(
+    tmp_path: Path,
+) -> None:
+    from cairn.server.auth import ensure_admin
+    from cairn.server.auth.stores.sql import AuthStore
+
+    uri = f"sqlite:///{tmp_path / 'auth.db'}"
+    store = AuthStore.open(uri)
+    ensure_admin(store, "admin", "correct horse battery")
+    store.close()
+    settings = ServerSettings(
+        backend_store_uri=uri, artifacts_destination=str(tmp_path / "artifacts"), auth=True
+    )
+    admin = {"Authorization": "Basic " + base64.b64encode(b"admin:correct horse battery").decode()}
+    with TestClient(create_app(settings), base_url="http://localhost:5000") as client:
+        cross = {**admin, "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+        refused = client.post(f"{API}/experiments/create", json={"name": "x"}, headers=cross)
+        assert "Cross-site request refused" in _error(refused, 403, "PERMISSION_DENIED")
+        _assert_defaults(client.get("/api/2.0/mlflow/experiments/get?experiment_id=0"))  # 401
+        same = {**admin, "Origin": "http://localhost:5000", "Sec-Fetch-Site": "same-origin"}
+        created = client.post(f"{API}/experiments/create", json={"name": "y"}, headers=same)
+        assert created.status_code == 200, created.text
+        found = client.post(f"{API}/experiments/search", json={}, headers=admin).json()
+        assert sorted(e["name"] for e in found["experiments"]) == ["Default", "y"]
