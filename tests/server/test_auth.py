@@ -17,7 +17,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from cairn.errors import InvalidParameterError, NotFoundError, UnauthenticatedError
+from cairn.errors import (
+    AlreadyExistsError,
+    InvalidParameterError,
+    NotFoundError,
+    UnauthenticatedError,
+)
 from cairn.server import ServerSettings, create_app
 from cairn.server.auth import ensure_admin
 from cairn.server.auth.stores.sql import AuthStore
@@ -632,3 +637,47 @@ def test_linking_a_logged_model_needs_permission_on_its_experiment(tmp_path: Pat
         assert (
             client.post(f"{API}/runs/log-inputs", json=own_models, headers=ALICE).status_code == 200
         )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'a.db'}"
+    uri: str = request.getfixturevalue("postgres_uri")
+    return uri
+
+
+def test_auth_store_on_both_databases(store_uri: str, tmp_path: Path) -> None:
+    from cairn.models.registry.stores.sql import SqlRegistryStore
+    from cairn.server.auth.entities import Permission
+    from cairn.tracking.stores.sql.store import SqlStore
+
+    tracking = SqlStore(store_uri, str(tmp_path / "artifacts"))
+    exp_id = tracking.create_experiment("e")
+    registry = SqlRegistryStore(tracking.engine)
+    registry.create_registered_model("m", {}, None)
+    store = AuthStore(tracking.engine)
+    try:
+        user = store.create_user("gina", "gina-password-1")
+        assert store.check_password("gina", "gina-password-1") == user
+        assert store.check_password("gina", "wrong-password") is None
+        token, secret = store.create_token("gina", "ci")
+        assert store.user_for_token(secret) == user and store.token_owner(token.token_id) == "gina"
+        store.set_experiment_permission(exp_id, "gina", Permission.EDIT, create=True)
+        with pytest.raises(AlreadyExistsError, match="already has a permission on experiment"):
+            store.set_experiment_permission(exp_id, "gina", Permission.READ, create=True)
+        store.set_model_permission("m", "gina", Permission.READ, create=True)
+        assert store.experiment_permission(user.user_id, exp_id) is Permission.EDIT
+        assert store.model_permission(user.user_id, "m") is Permission.READ
+        assert store.experiment_permissions_of(user.user_id) == {exp_id: Permission.EDIT}
+        run = tracking.create_run(exp_id, "gina", 0, [], "r")
+        assert store.experiment_of_run(run.info.run_id) == exp_id
+        registry.rename_registered_model("m", "m2")  # the grant follows the model
+        assert store.model_permission(user.user_id, "m2") is Permission.READ
+        store.delete_user("gina")  # with her token and grants
+        assert store.user_for_token(secret) is None
+        with pytest.raises(NotFoundError, match="User 'gina' does not exist"):
+            store.get_experiment_permission(exp_id, "gina")
+    finally:
+        registry.close()
+        tracking.close()
