@@ -93,9 +93,9 @@ def _history(client: httpx.Client, run_id: str, key: str) -> list[dict[str, Any]
 
 
 def _crash_rounds(
-    start_server: Callable[..., Any], store_uri: str, db_file: Path | None
+    start_server: Callable[..., Any], store_uri: str, db_file: Path | None, *args: str
 ) -> dict[str, int]:
-    server = start_server(store_uri)
+    server = start_server(store_uri, *args)
     with httpx.Client(base_url=server.url, timeout=30.0) as client:
         writers = [Writer(_new_run(client), f"loss-{i}") for i in range(CLIENTS)]
     acked_total = sent_total = 0
@@ -126,7 +126,7 @@ def _crash_rounds(
         if db_file is not None:
             with sqlite3.connect(db_file) as conn:
                 assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        server = start_server(store_uri)  # restart on the same store
+        server = start_server(store_uri, *args)  # restart on the same store
         with httpx.Client(base_url=server.url, timeout=30.0) as client:
             for writer in writers:
                 steps = {m["step"] for m in _history(client, writer.run_id, writer.key)}
@@ -151,12 +151,13 @@ def _crash_rounds(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_kill_9_server_on_sqlite_loses_no_acknowledged_batch(
-    cairn_server: Callable[..., Any], tmp_path: Path
+    cairn_server: Callable[..., Any], tmp_path: Path, workers: str
 ) -> None:
     db_file = tmp_path / "crash.db"
-    figures = _crash_rounds(cairn_server, f"sqlite:///{db_file}", db_file)
-    print(f"crash test (sqlite): {figures}, lost 0")
+    figures = _crash_rounds(cairn_server, f"sqlite:///{db_file}", db_file, "--workers", workers)
+    print(f"crash test (sqlite, {workers} worker(s)): {figures}, lost 0")
     assert figures["acked"] >= ROUNDS * ACKED_BEFORE_KILL
 
 
