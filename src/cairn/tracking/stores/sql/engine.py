@@ -41,8 +41,8 @@ __all__ = [
     "upgrade_schema",
 ]
 
-HEAD_REVISION = "0005"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+HEAD_REVISION = "0006"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 _MIGRATIONS = Path(__file__).with_name("migrations")
 ENV_SQLITE_SYNCHRONOUS = "CAIRN_SQLITE_SYNCHRONOUS"
 # FULL: every commit is fsynced to the WAL before it returns, so a write Cairn acknowledged

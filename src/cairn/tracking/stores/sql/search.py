@@ -10,7 +10,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.errors import InvalidParameterError
 from cairn.tracking.search import And, Comparison, Entity, Op, Or
-from cairn.tracking.stores.sql.schema import latest_metrics, params, runs, tags
+from cairn.tracking.stores.sql.schema import ValuePrefix, latest_metrics, params, runs, tags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,6 +81,31 @@ def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) 
     # SQLite's LIKE ignores ASCII case; GLOB does not.
     column, _like_pattern, glob_pattern = element.clauses
     return f"({compiler.process(column.op('GLOB', is_comparison=True)(glob_pattern), **kw)})"
+
+
+class _Unindexed(FunctionElement[Any]):
+    """A column SQLite may not reach through an index (unary ``+``), so the join is driven by
+    the walk of another table's index; other databases plan with statistics and see the column.
+    """
+
+    name = "cairn_unindexed"
+    inherit_cache = True
+
+    def __init__(self, column: sa.ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(_Unindexed)
+def _unindexed_default(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _unindexed_sqlite(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return f"+{compiler.process(column, **kw)}"
 
 
 def _like_to_glob(pattern: str) -> str:
@@ -213,12 +238,14 @@ def select_run_ids(
     """
     if offset < 0 or limit < 0:
         raise InvalidParameterError(f"offset and limit must be >= 0, got {offset} and {limit}")
-    if (
-        len(order_by) == 1
-        and order_by[0].ident.entity is Entity.METRIC
-        and _required_bound(filter_expr, order_by[0].ident) is None
+    if len(order_by) == 1 and (
+        order_by[0].ident.entity in (Entity.PARAM, Entity.TAG)
+        or (
+            order_by[0].ident.entity is Entity.METRIC
+            and _required_bound(filter_expr, order_by[0].ident) is None
+        )
     ):
-        return _by_one_metric(experiment_ids, filter_expr, view_type, order_by[0], offset, limit)
+        return _by_one_key(experiment_ids, filter_expr, view_type, order_by[0], offset, limit)
     source: sa.FromClause = runs
     sort_keys: list[sa.ColumnElement[Any]] = []
     for index, clause in enumerate(order_by):
@@ -260,7 +287,7 @@ def select_run_ids(
     return query.order_by(*sort_keys).offset(offset).limit(limit)
 
 
-def _by_one_metric(
+def _by_one_key(
     experiment_ids: Sequence[int],
     filter_expr: Expr | None,
     view_type: ViewType,
@@ -268,13 +295,19 @@ def _by_one_metric(
     offset: int,
     limit: int,
 ) -> sa.Select[str]:
-    """Sort on one metric as two arms, each cut at ``offset + limit`` rows: the runs with a
-    value, walked in value order on the (key, value) index of ``latest_metrics``, then the runs
+    """Sort on one metric, param or tag as two arms, each cut at ``offset + limit`` rows: the
+    runs with a value, walked in value order on the key's (key, value) index, then the runs
     without one (key missing, or NaN), newest first, read only if the first arm falls short.
 
     Same rows in the same order as the outer-join plan, which reads and sorts every matching
-    run: for a first page, about a hundred index entries instead of every run. (Params and tags
-    have no such index; they keep the general plan.)
+    run: for a first page, about a hundred index entries instead of every run. The params and
+    tags indexes hold a prefix of the value: the walk follows the prefix and sorts only the runs
+    that share one by the whole value (SQLite's and PostgreSQL's partial sort).
+
+    SQLite, without statistics, would rather read a filtered experiment's runs through the
+    experiment index and sort them all; the first arm hides that index from it, so the walk
+    stops after ``offset + limit`` matches (as a walk does, it reads further the rarer the
+    matching runs are among those having the key).
     """
     table = _KEYED_TABLES[clause.ident.entity]
     stages = [stage.value for stage in view_type.stages()]
@@ -282,8 +315,10 @@ def _by_one_metric(
         runs.c.experiment_id.in_(experiment_ids),
         runs.c.lifecycle_stage.in_(stages),
     ]
+    walked = [_Unindexed(runs.c.experiment_id).in_(experiment_ids), *where[1:]]
     if filter_expr is not None:
         where.append(_predicate(filter_expr))
+        walked.append(where[-1])
     value = table.c.value
     has_value: list[sa.ColumnElement[bool]] = [
         table.c.run_uuid == runs.c.run_uuid,
@@ -296,16 +331,26 @@ def _by_one_metric(
     def ordered(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return column.asc() if clause.ascending else column.desc()
 
+    def by_value(column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+        if clause.ident.entity is Entity.METRIC:
+            return [ordered(column)]
+        return [ordered(ValuePrefix(column)), ordered(_Bytewise(column))]
+
     with_value = (
         sa.select(
             runs.c.run_uuid, sa.literal(0).label("missing"), value.label("v"), runs.c.start_time
         )
         .select_from(runs.join(table, sa.and_(*has_value)))
-        .where(*where)
-        .order_by(ordered(value), *newest)
+        .where(*walked)
+        .order_by(*by_value(value), *newest)
         .limit(head)
     )
-    filled = sa.select(sa.func.count()).select_from(with_value.subquery()).scalar_subquery()
+    # How many of the first ``head`` runs have a value: in any order, so nothing is sorted.
+    filled = (
+        sa.select(sa.func.count())
+        .select_from(with_value.order_by(None).subquery())
+        .scalar_subquery()
+    )
     without = (
         sa.select(
             runs.c.run_uuid,
@@ -321,7 +366,7 @@ def _by_one_metric(
     both = sa.union_all(sa.select(with_value.subquery()), sa.select(without.subquery())).subquery()
     return (
         sa.select(both.c.run_uuid)
-        .order_by(both.c.missing, ordered(both.c.v), both.c.start_time.desc(), both.c.run_uuid)
+        .order_by(both.c.missing, *by_value(both.c.v), both.c.start_time.desc(), both.c.run_uuid)
         .offset(offset)
         .limit(limit)
     )
