@@ -192,6 +192,16 @@ def test_same_origin_and_non_browser_writes_pass(
     assert "ok" in _experiment_names(client)
 
 
+def test_pages_served_over_tls_by_a_proxy_may_write(tmp_path: Path) -> None:
+    """The proxy ends TLS and keeps ``Host``: the page's origin is https, the request http."""
+    for index, base_url in enumerate(("http://cairn.example.com", "http://cairn.example.com:443")):
+        with _client(tmp_path, base_url, allowed_hosts=("cairn.example.com",)) as client:
+            page = {"Origin": "https://cairn.example.com", "Sec-Fetch-Site": "same-origin"}
+            body = {"name": f"tls-{index}"}
+            response = client.post(f"{API}/experiments/create", json=body, headers=page)
+            assert response.status_code == 200, response.text
+
+
 def test_reads_from_other_origins_are_answered(client: TestClient) -> None:
     response = client.get("/health", headers={"Origin": "http://evil.example"})
     assert response.status_code == 200

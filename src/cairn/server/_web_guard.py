@@ -88,8 +88,9 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}:{port}"
 
 
-def _own_netloc(host_header: str, scheme: str) -> str:
-    for default in (":80",) if scheme == "http" else (":443",):
+def _own_netloc(host_header: str) -> str:
+    """The ``Host`` header without a default port (either: a proxy may have ended TLS)."""
+    for default in (":80", ":443"):
         if host_header.endswith(default):
             return host_header[: -len(default)]
     return host_header
@@ -196,11 +197,7 @@ class WebGuard:
         if scope["method"] not in SAFE_METHODS and (
             origin is not None or referer is not None or fetch_site is not None or cookies
         ):
-            own = (
-                _own_netloc(host.decode("latin-1").lower(), scope.get("scheme", "http"))
-                if host is not None
-                else ""
-            )
+            own = _own_netloc(host.decode("latin-1").lower()) if host is not None else ""
             reason = self._cross_site(
                 own,
                 origin,
