@@ -36,6 +36,7 @@ __all__ = [
 MAX_PAGE = 5_000
 MAX_POINTS = 20_000
 MAX_KEYS = 2_000
+KEYS_BY_RUN = 2_000  # column_keys reads at most this many runs' keys run by run
 RUN_COLUMNS = (
     "run_uuid",
     "name",
@@ -128,6 +129,31 @@ def _experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
                 f"Invalid experiment id {experiment_id!r}: expected an integer"
             ) from None
     return keys
+
+
+def _skip_scan(table: sa.Table, scope: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+    """The distinct keys of ``table`` among runs matching ``scope``, one index probe per key.
+
+    A recursive query asks, from each key found, for the next greater key whose row belongs to
+    a run in scope, on the table's index that leads with ``key`` (the same on SQLite and
+    PostgreSQL, neither of which skips along an index by itself). A key of the runs in scope
+    costs about one probe; a key only other runs have is walked to its end, so the cost grows
+    with the rows of keys the scoped runs lack, where reading the runs' keys grows with the
+    runs.
+    """
+    r = t.runs
+
+    def next_key(after: sa.ColumnElement[Any] | None) -> sa.ScalarSelect[Any]:
+        query = sa.select(table.c.key).where(
+            sa.exists().where(r.c.run_uuid == table.c.run_uuid, *scope)
+        )
+        if after is not None:
+            query = query.where(table.c.key > after)
+        return query.order_by(table.c.key).limit(1).scalar_subquery()
+
+    found = sa.select(next_key(None).label("key")).cte(f"{table.name}_keys", recursive=True)
+    found = found.union_all(sa.select(next_key(found.c.key)).where(found.c.key.is_not(None)))
+    return sa.select(found.c.key).where(found.c.key.is_not(None))
 
 
 class ViewQueries:
@@ -260,24 +286,35 @@ class ViewQueries:
     ) -> ColumnKeys:
         """The param, metric and tag keys of an experiment's runs, sorted.
 
-        With ``sample``, only the latest ``sample`` runs are read: quick on any experiment,
-        where reading every run's keys takes a scan of the key tables.
+        With ``sample``, only the latest ``sample`` runs are read. Without, a few runs are read
+        run by run; past ``KEYS_BY_RUN`` runs the keys are found by skipping along each key
+        table's index on key (see ``_skip_scan``), not by reading every run's keys.
         """
         r = t.runs
-        runs = sa.select(r.c.run_uuid).where(
+        scope = (
             r.c.experiment_id.in_(_experiment_keys(experiment_ids)),
             r.c.lifecycle_stage.in_(_stages(view_type)),
         )
+        runs = sa.select(r.c.run_uuid).where(*scope)
         if sample is not None:
             runs = runs.order_by(r.c.start_time.desc()).limit(sample)
         found: dict[str, list[str]] = {}
         with self._read() as conn:
+            by_run = sample is not None or (
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(runs.limit(KEYS_BY_RUN + 1).subquery())
+                ).scalar_one()
+                <= KEYS_BY_RUN
+            )
             for kind, table in _KEYED.items():
-                query = (
-                    sa.select(table.c.key)
-                    .where(table.c.run_uuid.in_(runs.scalar_subquery()))
-                    .distinct()
-                )
+                if by_run:
+                    query = (
+                        sa.select(table.c.key)
+                        .where(table.c.run_uuid.in_(runs.scalar_subquery()))
+                        .distinct()
+                    )
+                else:
+                    query = _skip_scan(table, scope)
                 found[kind] = sorted(conn.execute(query).scalars())
         return ColumnKeys(found["params"], found["metrics"], found["tags"], sample is None)
 
