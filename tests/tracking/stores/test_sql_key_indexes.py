@@ -5,7 +5,7 @@ still fit, and the runs table's key list found by skipping along them is the run
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +20,8 @@ from cairn.tracking.stores.sql.views import ViewQueries
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
+
+    import sqlalchemy as sa
 
 LONG = "x" * 250  # longer than the indexed prefix (200 characters)
 # Values whose order needs the whole value (a shared 250-character head), code points past
@@ -175,6 +177,7 @@ def test_keys_found_by_skipping_are_those_read_run_by_run(
     queries = ViewQueries(store.engine)
     by_run = queries.column_keys([experiment], view_type, None)
     monkeypatch.setattr(views, "KEYS_BY_RUN", 1)
+    monkeypatch.setattr(views, "SKIP_SHARE", 0.0)
     skipped = queries.column_keys([experiment], view_type, None)
     assert skipped == by_run
     assert skipped.complete
@@ -192,3 +195,27 @@ def test_keys_found_by_skipping_are_those_read_run_by_run(
     assert (both.params, both.metrics, both.tags) == (sampled.params, sampled.metrics, sampled.tags)
     if view_type is not ViewType.DELETED_ONLY:
         assert "other_param" in both.params and "other_metric" in both.metrics
+
+
+def test_keys_of_a_small_share_of_the_runs_are_read_run_by_run(
+    store: SqlStore, experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Skipping along the index would walk every row of the keys only other runs have: the
+    three runs of ``other`` (of 17) are read run by run, the 11 of ``sorted`` by skipping."""
+    queries = ViewQueries(store.engine)
+    other = store.get_experiment_by_name("other")
+    assert other is not None
+    expected = queries.column_keys([other.experiment_id], ViewType.ACTIVE_ONLY, None)
+    calls: list[str] = []
+    monkeypatch.setattr(views, "KEYS_BY_RUN", 1)
+    skip_scan = views._skip_scan
+
+    def counted(table: sa.Table, scope: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
+        calls.append(table.name)
+        return skip_scan(table, scope)
+
+    monkeypatch.setattr(views, "_skip_scan", counted)
+    assert queries.column_keys([other.experiment_id], ViewType.ACTIVE_ONLY, None) == expected
+    assert expected.params == ["other_param", "p"] and not calls
+    queries.column_keys([experiment], ViewType.ACTIVE_ONLY, None)
+    assert calls == ["params", "latest_metrics", "tags"]

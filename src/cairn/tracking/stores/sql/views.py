@@ -36,7 +36,10 @@ __all__ = [
 MAX_PAGE = 5_000
 MAX_POINTS = 20_000
 MAX_KEYS = 2_000
-KEYS_BY_RUN = 2_000  # column_keys reads at most this many runs' keys run by run
+# column_keys skips along the key indexes for more runs than this, if they are at least
+# SKIP_SHARE of the store's; otherwise it reads the runs' keys run by run.
+KEYS_BY_RUN = 2_000
+SKIP_SHARE = 0.5
 RUN_COLUMNS = (
     "run_uuid",
     "name",
@@ -131,15 +134,22 @@ def _experiment_keys(experiment_ids: Sequence[str]) -> list[int]:
     return keys
 
 
+def _mostly_in_scope(conn: Connection, runs: sa.Select[Any]) -> bool:
+    """Whether ``runs`` are over ``KEYS_BY_RUN`` and at least ``SKIP_SHARE`` of all runs."""
+    total = conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one()
+    need = max(KEYS_BY_RUN + 1, math.ceil(total * SKIP_SHARE))
+    counted = sa.select(sa.func.count()).select_from(runs.limit(need).subquery())
+    return bool(conn.execute(counted).scalar_one() >= need)
+
+
 def _skip_scan(table: sa.Table, scope: Sequence[sa.ColumnElement[bool]]) -> sa.Select[Any]:
     """The distinct keys of ``table`` among runs matching ``scope``, one index probe per key.
 
     A recursive query asks, from each key found, for the next greater key whose row belongs to
     a run in scope, on the table's index that leads with ``key`` (the same on SQLite and
     PostgreSQL, neither of which skips along an index by itself). A key of the runs in scope
-    costs about one probe; a key only other runs have is walked to its end, so the cost grows
-    with the rows of keys the scoped runs lack, where reading the runs' keys grows with the
-    runs.
+    costs about one probe; a key only other runs have is walked to its end, hence
+    ``_mostly_in_scope`` first.
     """
     r = t.runs
 
@@ -286,9 +296,10 @@ class ViewQueries:
     ) -> ColumnKeys:
         """The param, metric and tag keys of an experiment's runs, sorted.
 
-        With ``sample``, only the latest ``sample`` runs are read. Without, a few runs are read
-        run by run; past ``KEYS_BY_RUN`` runs the keys are found by skipping along each key
-        table's index on key (see ``_skip_scan``), not by reading every run's keys.
+        With ``sample``, only the latest ``sample`` runs are read. Without, when the runs are
+        many and most of the store's (one large experiment), the keys are found by skipping
+        along each key table's index on key (see ``_skip_scan``); otherwise every run's keys
+        are read, which is quick for few runs and never walks other experiments' keys.
         """
         r = t.runs
         scope = (
@@ -300,12 +311,7 @@ class ViewQueries:
             runs = runs.order_by(r.c.start_time.desc()).limit(sample)
         found: dict[str, list[str]] = {}
         with self._read() as conn:
-            by_run = sample is not None or (
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(runs.limit(KEYS_BY_RUN + 1).subquery())
-                ).scalar_one()
-                <= KEYS_BY_RUN
-            )
+            by_run = sample is not None or not _mostly_in_scope(conn, runs)
             for kind, table in _KEYED.items():
                 if by_run:
                     query = (
