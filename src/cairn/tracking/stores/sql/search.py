@@ -345,10 +345,11 @@ def _by_one_key(
         .order_by(*by_value(value), *newest)
         .limit(head)
     )
-    # How many of the first ``head`` runs have a value: in any order, so nothing is sorted.
+    # How many of the first ``head`` runs have a value: in the index's order (a plan reading
+    # the table in its own order could scan far for a rare key), tie-breaks left out: no sort.
     filled = (
         sa.select(sa.func.count())
-        .select_from(with_value.order_by(None).subquery())
+        .select_from(with_value.order_by(None).order_by(by_value(value)[0]).subquery())
         .scalar_subquery()
     )
     without = (
