@@ -12,7 +12,7 @@ import pytest
 from cairn.entities import Metric, Param, RunTag, ViewType
 from cairn.tracking._validation import MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH
 from cairn.tracking.search import parse_filter, parse_order_by
-from cairn.tracking.stores.sql import views
+from cairn.tracking.stores.sql import search, views
 from cairn.tracking.stores.sql.search import select_run_ids
 from cairn.tracking.stores.sql.store import SqlStore
 from cairn.tracking.stores.sql.views import ViewQueries
@@ -97,11 +97,20 @@ def _ids(
 @pytest.mark.parametrize("column", ["params.p", "tags.t"])
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
 @pytest.mark.parametrize("filter_text", [None, "metrics.m >= 1", "params.i != '4'"])
+@pytest.mark.parametrize("walk_rows", [10_000, 4])
 def test_one_key_sort_matches_the_general_plan_page_by_page(
-    store: SqlStore, experiment: str, column: str, direction: str, filter_text: str | None
+    store: SqlStore,
+    experiment: str,
+    column: str,
+    direction: str,
+    filter_text: str | None,
+    walk_rows: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The index walk (one clause) against the outer-join plan (a tie-break clause that changes
-    nothing forces it), and against Python's code-point order of the whole values."""
+    nothing forces it), and against Python's code-point order of the whole values; with
+    ``WALK_ROWS`` at 4, pages past the fourth run take the general plan and still line up."""
+    monkeypatch.setattr(search, "WALK_ROWS", walk_rows)
     tie_break = "attributes.start_time DESC"
     general = _ids(store, experiment, [f"{column} {direction}", tie_break], filter_text)
     for limit in (1, 3, 5):

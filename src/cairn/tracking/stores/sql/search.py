@@ -20,7 +20,11 @@ if TYPE_CHECKING:
     from cairn.entities import ViewType
     from cairn.tracking.search import Expr, Identifier, OrderBy, Scalar
 
-__all__ = ["select_run_ids"]
+__all__ = ["WALK_ROWS", "select_run_ids"]
+
+# A sort on one key walks its index up to this many rows (offset + limit); deeper pages take the
+# general plan, which reads every matching run but at random-access cost per row no longer.
+WALK_ROWS = 10_000
 
 _ESCAPE = "\\"
 _KEYED_TABLES: dict[Entity, sa.Table] = {
@@ -238,11 +242,15 @@ def select_run_ids(
     """
     if offset < 0 or limit < 0:
         raise InvalidParameterError(f"offset and limit must be >= 0, got {offset} and {limit}")
-    if len(order_by) == 1 and (
-        order_by[0].ident.entity in (Entity.PARAM, Entity.TAG)
-        or (
-            order_by[0].ident.entity is Entity.METRIC
-            and _required_bound(filter_expr, order_by[0].ident) is None
+    if (
+        len(order_by) == 1
+        and offset + limit <= WALK_ROWS
+        and (
+            order_by[0].ident.entity in (Entity.PARAM, Entity.TAG)
+            or (
+                order_by[0].ident.entity is Entity.METRIC
+                and _required_bound(filter_expr, order_by[0].ident) is None
+            )
         )
     ):
         return _by_one_key(experiment_ids, filter_expr, view_type, order_by[0], offset, limit)
