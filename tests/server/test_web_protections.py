@@ -285,6 +285,29 @@ def test_ui_page_keeps_its_csp_without_inline_script(client: TestClient) -> None
         assert "frame-ancestors" in directives and "object-src" in directives
 
 
+def test_not_built_page_runs_no_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ui, "STATIC", tmp_path / "no-bundle")
+    with _client(tmp_path) as client:
+        response = client.get("/")
+    assert response.status_code == 503
+    _assert_defaults(response)
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script" not in csp
+
+
+def test_cli_allows_the_name_it_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn.cli import server as cli
+
+    monkeypatch.setattr(cli.socket, "gethostname", lambda: "trainbox")
+    assert cli._allowed_hosts("cairn.lan", "a.example, *.corp.example,") == (
+        "a.example",
+        "*.corp.example",
+        "cairn.lan",
+    )
+    assert cli._allowed_hosts("0.0.0.0", "") == ("trainbox",)
+    assert cli._allowed_hosts("::", "x.example") == ("x.example", "trainbox")
+
+
 def test_built_ui_has_no_inline_script_or_handlers() -> None:
     if not BUNDLE.is_file():
         pytest.skip("the web UI is not built (bash -c 'source scripts/_venv.sh; build_ui')")

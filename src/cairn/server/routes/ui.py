@@ -58,6 +58,12 @@ ASSET_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
     "X-Content-Type-Options": "nosniff",
 }
+# The fixed page below: no script, its one inline style allowed.
+NOT_BUILT_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+}
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Cairn: web UI not built</title></head>
 <body style="font-family: sans-serif; max-width: 42rem; margin: 3rem auto; line-height: 1.5">
@@ -78,7 +84,7 @@ for _module in (run_views, metric_views, artifact_views, data_views):
 def index() -> Response:
     page = STATIC / "index.html"
     if not page.is_file():
-        return HTMLResponse(NOT_BUILT, status_code=503, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(NOT_BUILT, status_code=503, headers=NOT_BUILT_HEADERS)
     return HTMLResponse(page.read_bytes(), headers=PAGE_HEADERS)
 
 
