@@ -37,7 +37,11 @@ def test_a_read_inside_a_run_is_recorded_with_version_and_digest(table: str) -> 
     assert first.num_rows == 3 and first.schema_hash == info.schema_hash
     assert first.content_digest == info.content_digest and first.digest == info.digest
     assert (second.version, second.num_rows) == (1, 4)
-    dataset = cairn.get_run(run.info.run_id).inputs.dataset_inputs[0].dataset
+    [dataset] = [
+        item.dataset
+        for item in cairn.get_run(run.info.run_id).inputs.dataset_inputs
+        if item.tags["cairn.data.version"] == "0"
+    ]
     assert dataset.source_type == "delta_table" and dataset.name == "listings"
     assert json.loads(dataset.source) == {
         "path": table,
