@@ -228,3 +228,38 @@ def test_keys_of_a_small_share_of_the_runs_are_read_run_by_run(
     assert expected.params == ["other_param", "p"] and not calls
     queries.column_keys([experiment], ViewType.ACTIVE_ONLY, None)
     assert calls == ["params", "latest_metrics", "tags"]
+
+
+def _key_indexes(store: SqlStore) -> set[str]:
+    if store.engine.dialect.name == "sqlite":
+        names = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    else:
+        names = "SELECT indexname FROM pg_indexes"
+    with store.engine.connect() as conn:
+        found = conn.exec_driver_sql(names).scalars()
+        return {name for name in found if name in ("ix_params_key_value", "ix_tags_key_value")}
+
+
+def test_migration_0006_adds_the_indexes_to_a_store_with_runs(
+    store_uri: str, tmp_path: Path
+) -> None:
+    from cairn.tracking.stores.sql.engine import downgrade_schema
+
+    store = SqlStore(store_uri, str(tmp_path / "artifacts"))
+    experiment_id = store.create_experiment("kept")
+    for value in ("b", "a", "c"):
+        run_id = store.create_run(experiment_id, "u", 1, [], value).info.run_id
+        store.log_batch(run_id, params=[Param("p", value)], tags=[RunTag("t", value)])
+    assert _key_indexes(store) == {"ix_params_key_value", "ix_tags_key_value"}
+    downgrade_schema(store.engine, "0005")
+    assert _key_indexes(store) == set()
+    store.close()
+    reopened = SqlStore(store_uri, str(tmp_path / "artifacts"))
+    try:
+        assert _key_indexes(reopened) == {"ix_params_key_value", "ix_tags_key_value"}
+        runs = reopened.search_runs([experiment_id], None, ViewType.ALL, 10, None, None)
+        names = {run.info.run_id: run.info.run_name for run in runs}
+        ordered = _ids(reopened, experiment_id, ["params.p DESC"])
+        assert [names[run_id] for run_id in ordered] == ["c", "b", "a"]
+    finally:
+        reopened.close()
