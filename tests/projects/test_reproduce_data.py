@@ -206,7 +206,22 @@ def test_pins_skip_versions_the_run_wrote_itself_and_take_the_newest_read(
     messages: list[str] = []
     pins = recorded_pins(cairn.get_run(started.info.run_id), messages.append)
     assert pins == {table: 0, other: 1}
+    # In one process the read-back is recorded on the run's output link (cairn.data.read_back);
+    # a read-back recorded by another process is found through the Delta history instead.
+    assert any(f"read {other} at versions 0, 1: pinning the newest, 1" in m for m in messages)
+
+
+def test_a_read_back_recorded_by_another_process_is_not_pinned(table: str) -> None:
+    from cairn.data import lineage
+
+    with cairn.start_run() as started:
+        read_table(table)  # version 0
+        write_table(pd.DataFrame({"x": [4]}), table)  # version 1, this run's commit
+        lineage._recorded.clear()  # as if a second process of the job read it back
+        read_table(table)
+    messages: list[str] = []
+    pins = recorded_pins(cairn.get_run(started.info.run_id), messages.append)
+    assert pins == {table: 0}
     assert any(
         f"read {table} at version(s) 1 that it wrote itself: not pinned" in m for m in messages
     )
-    assert any(f"read {other} at versions 0, 1: pinning the newest, 1" in m for m in messages)
