@@ -74,6 +74,8 @@ def _search_ids(client: TestClient, **body: Any) -> list[str]:
         (None, ["metrics.rmse DESC"]),
         ("params.model = 'ridge'", ["params.i ASC"]),
         ("metrics.rmse < 0.5", ["attributes.run_name DESC"]),
+        (None, ["params.model DESC"]),  # walks the (key, value prefix) index
+        ("metrics.rmse < 0.5", ["tags.note"]),
     ],
 )
 def test_pages_hold_what_runs_search_finds_in_its_order(
@@ -170,3 +172,20 @@ def test_experiment_activity_counts_runs_and_their_latest_time(client: TestClien
     every = client.get(f"{CAIRN}/experiments/activity", params={"view_type": "ALL"}).json()
     busy = next(e for e in every["experiments"] if e["experiment_id"] == experiment_id)
     assert busy["run_count"] == 4
+
+
+def test_column_keys_of_most_of_the_runs_skip_along_the_key_indexes(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.tracking.stores.sql import views
+
+    experiment_id, _ = _seed(client)
+    query = {"experiment_ids": experiment_id}
+    by_run = client.get(f"{CAIRN}/runs/columns", params=query).json()
+    monkeypatch.setattr(views, "KEYS_BY_RUN", 1)  # the experiment holds every run: skip
+    skipped = client.get(f"{CAIRN}/runs/columns", params=query).json()
+    assert skipped == by_run
+    assert skipped["params"] == ["i", "model"]
+    assert skipped["metrics"] == ["nan_metric", "rmse"]
+    assert {"note", "team"} <= set(skipped["tags"])
+    assert skipped["complete"] is True
