@@ -14,8 +14,9 @@ through the Python workers and one number comes back; both tools' sums must agre
 Scenarios:
   spark_udf        one Spark session, the same cached DataFrame for both tools; one untimed
                    query per tool (workers import the tool, load the model), then the median of
-                   timed queries, tools alternating. The note gives the floor: the same query
-                   with a pandas UDF that returns its first argument, Spark's cost alone.
+                   timed queries, tools alternating. The note gives the floors: the same query
+                   with a pandas UDF that returns its first argument, Spark's cost alone, and
+                   (pyspark >= 4.1) with an Arrow UDF that does, without pandas conversions.
   spark_udf_cold   a scoring job as submitted: a fresh process and Spark application per
                    sample (the tool, pandas and pyarrow imported before the clock), timed from
                    ``spark_udf(...)`` to the first query's result, so Python workers start,
@@ -150,6 +151,34 @@ def _floor_udf() -> Any:
     return pandas_udf(first, "double")  # type: ignore[call-overload]
 
 
+def _arrow_floor_udf() -> Any:
+    """An Arrow UDF (pyspark >= 4.1) that returns its first argument: no pandas conversion."""
+    import typing
+
+    import pyarrow as pa
+    from pyspark.sql.functions import arrow_udf
+
+    def first(batches: Iterator[Any]) -> Iterator[Any]:
+        for batch in batches:
+            yield batch[0]
+
+    first.__annotations__ = {
+        "batches": typing.Iterator[typing.Tuple[pa.Array, ...]],  # noqa: UP006
+        "return": typing.Iterator[pa.Array],
+    }
+    return arrow_udf(first, "double")
+
+
+def _floor_udfs() -> dict[str, Any]:
+    """The pandas UDF floor, and the Arrow UDF floor where this pyspark has ``arrow_udf``."""
+    import pyspark.sql.functions
+
+    floors = {"floor": _floor_udf()}
+    if hasattr(pyspark.sql.functions, "arrow_udf"):
+        floors["arrow_floor"] = _arrow_floor_udf()
+    return floors
+
+
 def _query(frame: Any, udf: Any) -> tuple[float, float]:
     """Seconds to score every row and sum the predictions; and that sum."""
     from pyspark.sql import functions as F
@@ -174,7 +203,7 @@ def measure_warm(spark: Any, model: Path, rows: int, repeats: int) -> Result:
     frame = _cached_frame(spark, rows)
     try:
         udfs = {tool: _make_udf(tool, spark, model) for tool in _harness.TOOLS}
-        udfs["floor"] = _floor_udf()
+        udfs.update(_floor_udfs())
         seconds: dict[str, list[float]] = {name: [] for name in udfs}
         sums: dict[str, float] = {}
         for repeat in range(-1, repeats):  # -1: untimed, workers import the tool and load
@@ -187,6 +216,13 @@ def measure_warm(spark: Any, model: Path, rows: int, repeats: int) -> Result:
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     rates = {name: rows / value for name, value in medians.items()}
     added = {tool: medians[tool] - medians["floor"] for tool in _harness.TOOLS}
+    arrow_floor = (
+        f"; Arrow floor (an arrow_udf returning its first argument, no pandas): "
+        f"{_harness.figure(rates['arrow_floor'], 'rows/s')}, "
+        f"{rates['arrow_floor'] / rates['mlflow']:.2f}x MLflow"
+        if "arrow_floor" in rates
+        else "; no Arrow floor (this pyspark has no arrow_udf)"
+    )
     return _row(
         "spark_udf",
         f"spark_udf, {rows:,} rows",
@@ -196,11 +232,17 @@ def measure_warm(spark: Any, model: Path, rows: int, repeats: int) -> Result:
         f"{rows:,} rows x {len(FEATURES)} doubles, cached, {PARTITIONS} partitions, local[2], one "
         f"session; median of {repeats} queries per tool after one untimed query, alternating; "
         f"floor (a pandas UDF returning its first argument): "
-        f"{_harness.figure(rates['floor'], 'rows/s')}, so no UDF can beat MLflow by more "
+        f"{_harness.figure(rates['floor'], 'rows/s')}, so no pandas UDF can beat MLflow by more "
         f"than {rates['floor'] / rates['mlflow']:.2f}x here; time over the floor: Cairn "
-        f"{added['cairn']:+.3f} s, MLflow {added['mlflow']:+.3f} s",
+        f"{added['cairn']:+.3f} s, MLflow {added['mlflow']:+.3f} s{arrow_floor}",
         _sums_differ(sums),
-        {"rows": rows, "floor_rows_s": rates["floor"], "seconds": seconds, "sums": sums},
+        {
+            "rows": rows,
+            "floor_rows_s": rates["floor"],
+            "arrow_floor_rows_s": rates.get("arrow_floor"),
+            "seconds": seconds,
+            "sums": sums,
+        },
     )
 
 
