@@ -150,6 +150,33 @@ def _expected(model_dir: Path, frame: pd.DataFrame) -> list[int]:
     return [int(v) for v in cairn.pyfunc.load_model(model_dir).predict(frame)]
 
 
+def test_serve_refuses_rebound_hosts_and_cross_site_writes(
+    tmp_path: Path, model_dir: Path, frame: pd.DataFrame
+) -> None:
+    port = _free_port()
+    argv = [*CAIRN, "models", "serve", "-m", str(model_dir), "--port", str(port)]
+    argv += ["--allowed-hosts", "scoring.internal"]
+    with _running(argv, tmp_path) as server:
+        url = f"http://127.0.0.1:{port}"
+        server.wait_ready(url)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            scored = client.post("/invocations", json=_split(frame))
+            assert scored.status_code == 200, scored.text
+            assert scored.headers["x-content-type-options"] == "nosniff"
+            named = client.post(
+                "/invocations", json=_split(frame), headers={"Host": f"scoring.internal:{port}"}
+            )
+            assert named.status_code == 200, named.text
+            rebound = client.get("/ping", headers={"Host": f"attacker.example:{port}"})
+            assert rebound.status_code == 400
+            assert "attacker.example" in rebound.json()["message"]
+            cross_site = client.post(
+                "/invocations", json=_split(frame), headers={"Origin": "http://attacker.example"}
+            )
+            assert cross_site.status_code == 403
+            assert "origin" in cross_site.json()["message"]
+
+
 def test_serve_scores_like_the_model_and_survives_bad_payloads(
     tmp_path: Path, model_dir: Path, frame: pd.DataFrame
 ) -> None:

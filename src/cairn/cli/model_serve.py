@@ -14,16 +14,16 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from cairn.cli.server import _exit_quietly, _listen
+from cairn.cli.server import _allowed_hosts, _exit_quietly, _listen
 from cairn.models.serving.settings import MiB, ScoringSettings
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from cairn.models.serving.app import ScoringApp
 
@@ -75,6 +75,16 @@ BASE_IMAGE = "python:3.11-slim"
     is_flag=True,
     help="Score every request on its own, even when several queue up at once.",
 )
+@click.option(
+    "--allowed-hosts",
+    metavar="NAMES",
+    default="",
+    envvar="CAIRN_ALLOWED_HOSTS",
+    help="Comma-separated Host names clients use besides localhost and IP addresses "
+    "(*.example.com for subdomains, * for any); other names get 400 (DNS rebinding).  "
+    "[default: $CAIRN_ALLOWED_HOSTS, else the --host name; the machine's name when "
+    "listening on all addresses]",
+)
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="warning", show_default=True)
 def serve(
     model_uri: str,
@@ -84,6 +94,7 @@ def serve(
     timeout: float,
     max_request_mb: int,
     no_micro_batching: bool,
+    allowed_hosts: str,
     log_level: str,
 ) -> None:
     """Serve a model over REST: POST /invocations, GET /ping (and POST /learn for river).
@@ -99,7 +110,13 @@ def serve(
     sock = _listen(host, port)
     with _local_model(model_uri) as folder:
         run_scoring_server(
-            folder, settings, sock, workers=workers, log_level=log_level, label=model_uri
+            folder,
+            settings,
+            sock,
+            workers=workers,
+            log_level=log_level,
+            label=model_uri,
+            allowed_hosts=_allowed_hosts(host, allowed_hosts),
         )
 
 
@@ -111,14 +128,20 @@ def run_scoring_server(
     workers: int = 1,
     log_level: str = "warning",
     label: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the model in ``folder`` on ``sock`` until SIGINT/SIGTERM."""
+    """Serve the model in ``folder`` on ``sock`` until SIGINT/SIGTERM.
+
+    Requests pass the tracking server's guard first: unknown Host names (DNS rebinding) and
+    cross-site writes from browsers (``/learn`` changes an online model) are refused, and every
+    answer carries the security headers.
+    """
     import uvicorn
 
-    factory = functools.partial(_serving_app, str(folder), settings)
+    factory = functools.partial(_serving_app, str(folder), settings, tuple(allowed_hosts))
     if workers == 1:
         app = factory()
-        routes = "/invocations, /learn" if app.model.supports_learning else "/invocations"
+        routes = "/invocations, /learn" if app.scoring.model.supports_learning else "/invocations"
     else:
         from cairn.models.mlmodel import Model
 
@@ -157,13 +180,28 @@ def run_scoring_server(
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _serving_app(folder: str, settings: ScoringSettings) -> ScoringApp:
+class _GuardedApp:
+    """The scoring app behind the web guard; ``scoring`` is the app itself."""
+
+    def __init__(self, scoring: ScoringApp, allowed_hosts: tuple[str, ...]) -> None:
+        from cairn.server._web_guard import WebGuard
+
+        self.scoring = scoring
+        self._guard = WebGuard(scoring, allowed_hosts=allowed_hosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._guard(scope, receive, send)
+
+
+def _serving_app(
+    folder: str, settings: ScoringSettings, allowed_hosts: tuple[str, ...] = ()
+) -> _GuardedApp:
     """The app of one server process (the factory each worker calls)."""
     import gc
 
     from cairn.models.serving.app import create_scoring_app
 
-    app = create_scoring_app(folder, settings)
+    app = _GuardedApp(create_scoring_app(folder, settings), allowed_hosts)
     # What is loaded now (libraries, the model) lives as long as the process: frozen, it is
     # left out of the collector's full passes, which would walk it in the middle of requests
     # (~70 ms each here). No collection first: that would cost as much at start-up.
