@@ -296,16 +296,16 @@ def test_not_built_page_runs_no_script(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_cli_allows_the_name_it_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cairn.cli import server as cli
+    from cairn.cli import _serving as cli
 
     monkeypatch.setattr(cli.socket, "gethostname", lambda: "trainbox")
-    assert cli._allowed_hosts("cairn.lan", "a.example, *.corp.example,") == (
+    assert cli.allowed_hosts("cairn.lan", "a.example, *.corp.example,") == (
         "a.example",
         "*.corp.example",
         "cairn.lan",
     )
-    assert cli._allowed_hosts("0.0.0.0", "") == ("trainbox",)
-    assert cli._allowed_hosts("::", "x.example") == ("x.example", "trainbox")
+    assert cli.allowed_hosts("0.0.0.0", "") == ("trainbox",)
+    assert cli.allowed_hosts("::", "x.example") == ("x.example", "trainbox")
 
 
 def test_built_ui_has_no_inline_script_or_handlers() -> None:

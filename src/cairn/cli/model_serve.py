@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cairn.cli.server import _allowed_hosts, _exit_quietly, _listen
+from cairn.cli import _serving
 from cairn.models.serving.settings import MiB, ScoringSettings
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["dockerfile", "dockerfile_text", "serve"]
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-_BACKLOG = 2048
 IMAGE_MODEL_PATH = "/opt/model"
 IMAGE_PORT = 8080
 BASE_IMAGE = "python:3.11-slim"
@@ -107,7 +106,7 @@ def serve(
         timeout_seconds=timeout,
         micro_batching=not no_micro_batching,
     )
-    sock = _listen(host, port)
+    sock = _serving.listen(host, port)
     with _local_model(model_uri) as folder:
         run_scoring_server(
             folder,
@@ -116,7 +115,7 @@ def serve(
             workers=workers,
             log_level=log_level,
             label=model_uri,
-            allowed_hosts=_allowed_hosts(host, allowed_hosts),
+            allowed_hosts=_serving.allowed_hosts(host, allowed_hosts),
         )
 
 
@@ -163,7 +162,7 @@ def run_scoring_server(
         ws="none",  # no websocket routes: skip importing a websocket library at start-up
         lifespan="on",
         log_level=log_level,
-        backlog=_BACKLOG,
+        backlog=_serving.BACKLOG,
     )
     click.echo(_banner(sock, label or str(folder), routes, workers))
     if workers > 1:
@@ -176,7 +175,7 @@ def run_scoring_server(
             raise click.ClickException("A worker failed to start; its error is logged above.")
         return
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _exit_quietly)
+        signal.signal(signum, _serving.exit_quietly)
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -11,23 +11,22 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import socket
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from cairn.cli import _serving
 from cairn.server.settings import MiB, ServerSettings
 
 if TYPE_CHECKING:
-    from types import FrameType
+    import socket
 
     from fastapi import FastAPI
 
 __all__ = ["serve", "server"]
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-_BACKLOG = 2048
 _PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 
 
@@ -125,8 +124,8 @@ def server(
         max_request_bytes=max_request_mb * MiB,
         auth=auth,
         auth_default_permission=auth_default_permission.upper(),
-        allowed_hosts=_allowed_hosts(host, allowed_hosts),
-        trusted_origins=_split(trusted_origins),
+        allowed_hosts=_serving.allowed_hosts(host, allowed_hosts),
+        trusted_origins=_serving.split_names(trusted_origins),
     )
     if auth:
         _first_admin(settings.backend_store_uri)
@@ -149,7 +148,7 @@ def serve(
     # What the server writes (database, artifacts, temp files) is for its own user only.
     os.umask(0o077)
     app = create_app(settings)
-    sock = _listen(host, port)
+    sock = _serving.listen(host, port)
     config = uvicorn.Config(
         functools.partial(create_app, settings) if workers > 1 else app,
         factory=workers > 1,
@@ -158,7 +157,7 @@ def serve(
         http="auto",  # httptools when installed
         lifespan="on",
         log_level=log_level,
-        backlog=_BACKLOG,
+        backlog=_serving.BACKLOG,
     )
     click.echo(_banner(app, sock, workers))
     if workers > 1:
@@ -175,7 +174,7 @@ def serve(
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the
     # handler it found: make that a normal exit (status 0, no traceback), as with workers.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _exit_quietly)
+        signal.signal(signum, _serving.exit_quietly)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -208,22 +207,6 @@ def _first_admin(store_uri: str) -> None:
         store.close()
 
 
-def _split(values: str) -> tuple[str, ...]:
-    return tuple(value.strip() for value in values.split(",") if value.strip())
-
-
-def _allowed_hosts(host: str, option: str) -> tuple[str, ...]:
-    """The names given, plus the one listened on (IP addresses are always answered)."""
-    names = _split(option)
-    if host in ("0.0.0.0", "::", ""):
-        return (*names, socket.gethostname())
-    return (*names, host)
-
-
-def _exit_quietly(_signum: int, _frame: FrameType | None) -> NoReturn:
-    raise SystemExit(0)
-
-
 def _default_store_uri() -> str:
     """The tracking URI this process would log to, unless it is a server itself."""
     from cairn import _config
@@ -232,24 +215,6 @@ def _default_store_uri() -> str:
     if urlsplit(uri).scheme.lower() in ("http", "https"):
         return _config.DEFAULT_HOME
     return uri
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket that uvicorn (or each of its workers) serves on."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(_BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise click.ClickException(
-            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. "
-            "Stop the process using that port or pick another with --port."
-        ) from exc
-    sock.set_inheritable(True)
-    return sock
 
 
 def _banner(app: FastAPI, sock: socket.socket, workers: int) -> str:
