@@ -9,7 +9,6 @@ is handed out twice, nor reused after a delete.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +25,10 @@ from cairn.entities import (
 from cairn.errors import AlreadyExistsError, InvalidParameterError, NotFoundError, StoreError
 from cairn.tracking.stores.sql import schema as t
 from cairn.tracking.stores.sql._paging import decode_token, encode_token
-from cairn.tracking.stores.sql.engine import create_engine, ensure_schema, translated_errors
+from cairn.tracking.stores.sql.engine import EngineStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy.engine import Connection, Engine
 
@@ -62,7 +61,7 @@ def _check_max_results(max_results: int, limit: int) -> None:
         raise InvalidParameterError(f"max_results must be between 1 and {limit}, got {max_results}")
 
 
-class SqlRegistryStore:
+class SqlRegistryStore(EngineStore):
     """Registered models, versions, tags and aliases in one SQL database.
 
     Args:
@@ -71,9 +70,7 @@ class SqlRegistryStore:
     """
 
     def __init__(self, engine: Engine, display_url: str | None = None) -> None:
-        self._engine = engine
-        self._display_url = display_url or engine.url.render_as_string(hide_password=True)
-        self._owns_engine = False
+        super().__init__(engine, display_url)
         from sqlalchemy.dialects import postgresql, sqlite
 
         insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
@@ -90,31 +87,6 @@ class SqlRegistryStore:
         self._upsert_alias = stmt.on_conflict_do_update(
             index_elements=["registered_model_id", "alias"], set_={"version": stmt.excluded.version}
         )
-
-    @classmethod
-    def open(cls, db_url: str) -> SqlRegistryStore:
-        """A store with its own engine on ``db_url``, bringing the schema to the head revision."""
-        display = sa.make_url(db_url).render_as_string(hide_password=True)
-        with translated_errors(display):
-            engine = create_engine(db_url)
-            ensure_schema(engine, display)
-        store = cls(engine, display)
-        store._owns_engine = True
-        return store
-
-    def close(self) -> None:
-        if self._owns_engine:
-            self._engine.dispose()
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with translated_errors(self._display_url), self._engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with translated_errors(self._display_url), self._engine.connect() as conn:
-            yield conn
 
     # -- lookups ------------------------------------------------------------------------------
 

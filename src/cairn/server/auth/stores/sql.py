@@ -6,7 +6,6 @@ a run's experiment and the caller's permission on it) are one indexed query each
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +15,10 @@ from cairn.errors import AlreadyExistsError, InvalidParameterError, NotFoundErro
 from cairn.server.auth import passwords
 from cairn.server.auth.entities import Permission, Token, User, check_username
 from cairn.tracking.stores.sql import schema as t
-from cairn.tracking.stores.sql.engine import create_engine, ensure_schema, translated_errors
+from cairn.tracking.stores.sql.engine import EngineStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
 __all__ = ["AuthStore"]
 
@@ -45,38 +42,8 @@ def _user(row: Any) -> User:
     return User(int(row.user_id), row.username, bool(row.is_admin), int(row.creation_time))
 
 
-class AuthStore:
+class AuthStore(EngineStore):
     """Users, tokens and permissions over an engine whose database is at the head revision."""
-
-    def __init__(self, engine: Engine, display_url: str | None = None) -> None:
-        self._engine = engine
-        self._display_url = display_url or engine.url.render_as_string(hide_password=True)
-        self._owns_engine = False
-
-    @classmethod
-    def open(cls, db_url: str) -> AuthStore:
-        """A store with its own engine on ``db_url``, bringing the schema to the head revision."""
-        display = sa.make_url(db_url).render_as_string(hide_password=True)
-        with translated_errors(display):
-            engine = create_engine(db_url)
-            ensure_schema(engine, display)
-        store = cls(engine, display)
-        store._owns_engine = True
-        return store
-
-    def close(self) -> None:
-        if self._owns_engine:
-            self._engine.dispose()
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with translated_errors(self._display_url), self._engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with translated_errors(self._display_url), self._engine.connect() as conn:
-            yield conn
 
     # -- users --------------------------------------------------------------------------------
 

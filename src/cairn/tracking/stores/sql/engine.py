@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -26,12 +26,13 @@ from cairn.errors import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = [
     "ENV_SQLITE_SYNCHRONOUS",
     "HEAD_REVISION",
     "KNOWN_REVISIONS",
+    "EngineStore",
     "create_engine",
     "current_revision",
     "downgrade_schema",
@@ -163,3 +164,43 @@ def translated_errors(url: str) -> Iterator[None]:
         raise StoreError(f"Tracking database error: {exc.orig}") from exc
     except sa_exc.SQLAlchemyError as exc:
         raise StoreError(f"Tracking database error: {exc}") from exc
+
+
+class EngineStore:
+    """A store over one engine whose database is at the head revision: its transactions and
+    reads translate errors; ``open`` gives it an engine of its own, which ``close`` disposes.
+
+    Args:
+        engine: an engine shared with other stores (the tracking store's, say).
+        display_url: the database URL without password, for messages.
+    """
+
+    def __init__(self, engine: Engine, display_url: str | None = None) -> None:
+        self._engine = engine
+        self._display_url = display_url or engine.url.render_as_string(hide_password=True)
+        self._owns_engine = False
+
+    @classmethod
+    def open(cls, db_url: str) -> Self:
+        """A store with its own engine on ``db_url``, bringing the schema to the head revision."""
+        display = sa.make_url(db_url).render_as_string(hide_password=True)
+        with translated_errors(display):
+            engine = create_engine(db_url)
+            ensure_schema(engine, display)
+        store = cls(engine, display)
+        store._owns_engine = True
+        return store
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with translated_errors(self._display_url), self._engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translated_errors(self._display_url), self._engine.connect() as conn:
+            yield conn
