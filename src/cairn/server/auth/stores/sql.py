@@ -340,146 +340,106 @@ class AuthStore(EngineStore):
             raise NotFoundError(f"Registered model {name!r} does not exist")
         return int(found)
 
+    def _grants(
+        self, conn: Connection, experiment_id: str | None, model_name: str | None
+    ) -> tuple[sa.Table, sa.Column[Any], int, str]:
+        """The permission table of an experiment or a registered model, its key column, the
+        key of the one named (NotFoundError if it does not exist) and how messages name it."""
+        if experiment_id is not None:
+            ep = t.experiment_permissions
+            key = self._experiment_key(conn, experiment_id)
+            return ep, ep.c.experiment_id, key, f"experiment {experiment_id}"
+        assert model_name is not None
+        mp = t.model_permissions
+        key = self._model_key(conn, model_name)
+        return mp, mp.c.registered_model_id, key, f"registered model {model_name!r}"
+
+    def _set_permission(
+        self,
+        username: str,
+        permission: Permission,
+        create: bool,
+        experiment_id: str | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        with self._tx() as conn:
+            table, column, key, what = self._grants(conn, experiment_id, model_name)
+            user_id = self._user_row(conn, username).user_id
+            where = (column == key, table.c.user_id == user_id)
+            exists = conn.execute(sa.select(table.c.permission).where(*where)).first() is not None
+            if create and exists:
+                raise AlreadyExistsError(f"User {username!r} already has a permission on {what}")
+            if not create and not exists:
+                raise NotFoundError(f"User {username!r} has no permission on {what}")
+            if exists:
+                conn.execute(sa.update(table).where(*where).values(permission=permission.name))
+            else:
+                conn.execute(
+                    sa.insert(table).values(
+                        {column.name: key, "user_id": user_id, "permission": permission.name}
+                    )
+                )
+
     def set_experiment_permission(
         self, experiment_id: str, username: str, permission: Permission, *, create: bool
     ) -> None:
         """Grant (``create``: refuse if one exists) or change (refuse if none) a permission."""
-        with self._tx() as conn:
-            key = self._experiment_key(conn, experiment_id)
-            user_id = self._user_row(conn, username).user_id
-            ep = t.experiment_permissions
-            where = (ep.c.experiment_id == key, ep.c.user_id == user_id)
-            self._upsert(
-                conn,
-                ep,
-                where,
-                {"experiment_id": key, "user_id": user_id},
-                permission,
-                create,
-                f"on experiment {experiment_id}",
-                username,
-            )
+        self._set_permission(username, permission, create, experiment_id=experiment_id)
 
     def set_model_permission(
         self, name: str, username: str, permission: Permission, *, create: bool
     ) -> None:
-        with self._tx() as conn:
-            key = self._model_key(conn, name)
-            user_id = self._user_row(conn, username).user_id
-            mp = t.model_permissions
-            where = (mp.c.registered_model_id == key, mp.c.user_id == user_id)
-            self._upsert(
-                conn,
-                mp,
-                where,
-                {"registered_model_id": key, "user_id": user_id},
-                permission,
-                create,
-                f"on registered model {name!r}",
-                username,
-            )
-
-    def _upsert(
-        self,
-        conn: Connection,
-        table: sa.Table,
-        where: tuple[Any, ...],
-        keys: dict[str, int],
-        permission: Permission,
-        create: bool,
-        what: str,
-        username: str,
-    ) -> None:
-        exists = conn.execute(sa.select(table.c.permission).where(*where)).first() is not None
-        if create and exists:
-            raise AlreadyExistsError(f"User {username!r} already has a permission {what}")
-        if not create and not exists:
-            raise NotFoundError(f"User {username!r} has no permission {what}")
-        if exists:
-            conn.execute(sa.update(table).where(*where).values(permission=permission.name))
-        else:
-            conn.execute(sa.insert(table).values(**keys, permission=permission.name))
+        self._set_permission(username, permission, create, model_name=name)
 
     def grant_creator(
         self, user_id: int, *, experiment_id: str | None = None, model_name: str | None = None
     ) -> None:
         """MANAGE for whoever just created an experiment or registered model."""
         with self._tx() as conn:
-            if experiment_id is not None:
-                table, keys = (
-                    t.experiment_permissions,
-                    {"experiment_id": self._experiment_key(conn, experiment_id)},
-                )
-                where: tuple[Any, ...] = (
-                    table.c.experiment_id == keys["experiment_id"],
-                    table.c.user_id == user_id,
-                )
-            else:
-                assert model_name is not None
-                table, keys = (
-                    t.model_permissions,
-                    {"registered_model_id": self._model_key(conn, model_name)},
-                )
-                where = (
-                    table.c.registered_model_id == keys["registered_model_id"],
-                    table.c.user_id == user_id,
-                )
-            conn.execute(sa.delete(table).where(*where))
+            table, column, key, _ = self._grants(conn, experiment_id, model_name)
+            conn.execute(sa.delete(table).where(column == key, table.c.user_id == user_id))
             conn.execute(
-                sa.insert(table).values(**keys, user_id=user_id, permission=Permission.MANAGE.name)
+                sa.insert(table).values(
+                    {column.name: key, "user_id": user_id, "permission": Permission.MANAGE.name}
+                )
             )
+
+    def _get_permission(
+        self, username: str, experiment_id: str | None = None, model_name: str | None = None
+    ) -> Permission:
+        with self._read() as conn:
+            table, column, key, what = self._grants(conn, experiment_id, model_name)
+            user_id = self._user_row(conn, username).user_id
+            found = conn.execute(
+                sa.select(table.c.permission).where(column == key, table.c.user_id == user_id)
+            ).scalar()
+        if found is None:
+            raise NotFoundError(f"User {username!r} has no permission on {what}")
+        return Permission[found]
 
     def get_experiment_permission(self, experiment_id: str, username: str) -> Permission:
-        with self._read() as conn:
-            key = self._experiment_key(conn, experiment_id)
-            user_id = self._user_row(conn, username).user_id
-            ep = t.experiment_permissions
-            found = conn.execute(
-                sa.select(ep.c.permission).where(ep.c.experiment_id == key, ep.c.user_id == user_id)
-            ).scalar()
-        if found is None:
-            raise NotFoundError(
-                f"User {username!r} has no permission on experiment {experiment_id}"
-            )
-        return Permission[found]
+        return self._get_permission(username, experiment_id=experiment_id)
 
     def get_model_permission(self, name: str, username: str) -> Permission:
-        with self._read() as conn:
-            key = self._model_key(conn, name)
+        return self._get_permission(username, model_name=name)
+
+    def _delete_permission(
+        self, username: str, experiment_id: str | None = None, model_name: str | None = None
+    ) -> None:
+        with self._tx() as conn:
+            table, column, key, what = self._grants(conn, experiment_id, model_name)
             user_id = self._user_row(conn, username).user_id
-            mp = t.model_permissions
-            found = conn.execute(
-                sa.select(mp.c.permission).where(
-                    mp.c.registered_model_id == key, mp.c.user_id == user_id
-                )
-            ).scalar()
-        if found is None:
-            raise NotFoundError(f"User {username!r} has no permission on registered model {name!r}")
-        return Permission[found]
+            gone = conn.execute(
+                sa.delete(table).where(column == key, table.c.user_id == user_id)
+            ).rowcount
+        if not gone:
+            raise NotFoundError(f"User {username!r} has no permission on {what}")
 
     def delete_experiment_permission(self, experiment_id: str, username: str) -> None:
-        with self._tx() as conn:
-            key = self._experiment_key(conn, experiment_id)
-            user_id = self._user_row(conn, username).user_id
-            ep = t.experiment_permissions
-            gone = conn.execute(
-                sa.delete(ep).where(ep.c.experiment_id == key, ep.c.user_id == user_id)
-            ).rowcount
-        if not gone:
-            raise NotFoundError(
-                f"User {username!r} has no permission on experiment {experiment_id}"
-            )
+        self._delete_permission(username, experiment_id=experiment_id)
 
     def delete_model_permission(self, name: str, username: str) -> None:
-        with self._tx() as conn:
-            key = self._model_key(conn, name)
-            user_id = self._user_row(conn, username).user_id
-            mp = t.model_permissions
-            gone = conn.execute(
-                sa.delete(mp).where(mp.c.registered_model_id == key, mp.c.user_id == user_id)
-            ).rowcount
-        if not gone:
-            raise NotFoundError(f"User {username!r} has no permission on registered model {name!r}")
+        self._delete_permission(username, model_name=name)
 
 
 _DUMMY: list[str] = []
