@@ -574,37 +574,46 @@ def _concurrent_client(
     )
 
 
+def run_concurrent_clients(
+    url: str, client: httpx.Client, seconds: float
+) -> tuple[int, int, float, int, list[dict[str, Any]]]:
+    """CONCURRENT_CLIENTS processes logging for ``seconds``, each to its own run: values
+    acknowledged, errors, the longest client's seconds, values stored, each client's outcome."""
+    context = multiprocessing.get_context("spawn")
+    run_ids = [_create_run(client) for _ in range(CONCURRENT_CLIENTS)]
+    barrier = context.Barrier(CONCURRENT_CLIENTS + 1)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_concurrent_client, args=(url, run_id, seconds, barrier, results))
+        for run_id in run_ids
+    ]
+    for process in processes:
+        process.start()
+    try:
+        barrier.wait(timeout=120)
+        outcomes = [results.get(timeout=seconds + 120) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    acked = sum(o["acked"] for o in outcomes)
+    errors = sum(o["errors"] for o in outcomes)
+    elapsed = max(o["elapsed"] for o in outcomes)
+    stored = sum(_history_length(client, run_id, "c") for run_id in run_ids)
+    return acked, errors, elapsed, stored, outcomes
+
+
 def measure_concurrent(bench: ServerBench) -> Outcome:
     seconds = float(bench.size(10, 3))
     figures: dict[str, float] = {}
     details: dict[str, Any] = {}
     problems: list[str] = []
-    context = multiprocessing.get_context("spawn")
     for tool in TOOLS:
         with running(bench, tool) as server, _client(server) as client:
-            run_ids = [_create_run(client) for _ in range(CONCURRENT_CLIENTS)]
-            barrier = context.Barrier(CONCURRENT_CLIENTS + 1)
-            results = context.Queue()
-            processes = [
-                context.Process(
-                    target=_concurrent_client, args=(server.url, run_id, seconds, barrier, results)
-                )
-                for run_id in run_ids
-            ]
-            for process in processes:
-                process.start()
-            try:
-                barrier.wait(timeout=120)
-                outcomes = [results.get(timeout=seconds + 120) for _ in processes]
-            finally:
-                for process in processes:
-                    process.join(timeout=30)
-                    if process.is_alive():
-                        process.kill()
-            acked = sum(o["acked"] for o in outcomes)
-            errors = sum(o["errors"] for o in outcomes)
-            elapsed = max(o["elapsed"] for o in outcomes)
-            stored = sum(_history_length(client, run_id, "c") for run_id in run_ids)
+            acked, errors, elapsed, stored, outcomes = run_concurrent_clients(
+                server.url, client, seconds
+            )
             figures[tool] = acked / elapsed
             details[tool] = {
                 "acked": acked,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -106,36 +105,14 @@ def _server_figures(mode: str, pycache: Path) -> dict[str, float]:
 
 
 def _concurrent(url: str, client: Any) -> float:
-    context = multiprocessing.get_context("spawn")
-    clients = server_bench.CONCURRENT_CLIENTS
-    run_ids = [server_bench._create_run(client) for _ in range(clients)]
-    barrier = context.Barrier(clients + 1)
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=server_bench._concurrent_client,
-            args=(url, run_id, CONCURRENT_SECONDS, barrier, results),
-        )
-        for run_id in run_ids
-    ]
-    for process in processes:
-        process.start()
-    try:
-        barrier.wait(timeout=120)
-        outcomes = [results.get(timeout=CONCURRENT_SECONDS + 120) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    acked = sum(o["acked"] for o in outcomes)
-    stored = sum(server_bench._history_length(client, r, "c") for r in run_ids)
-    errors = sum(o["errors"] for o in outcomes)
+    acked, errors, elapsed, stored, _ = server_bench.run_concurrent_clients(
+        url, client, CONCURRENT_SECONDS
+    )
     if errors or stored != acked:
         raise SystemExit(
             f"concurrent clients: {errors} errors, {acked} acknowledged, {stored} stored"
         )
-    return acked / max(o["elapsed"] for o in outcomes)
+    return acked / elapsed
 
 
 def _round(mode: str, pycache: Path) -> dict[str, float]:
