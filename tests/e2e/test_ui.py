@@ -9,41 +9,26 @@ Screenshots land in ``test-output/ui/``. Without ``/usr/bin/chromium`` the tests
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
+    from pathlib import Path
 
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "test-output" / "ui"
-BUNDLE = REPO / "src" / "cairn" / "server" / "static" / "index.html"
-START_TIMEOUT_S = 30
+# Playwright's wait_for_function evaluates strings, which the UI's CSP (no eval) forbids; the
+# header itself is checked in tests/server/test_ui_routes.py (see tests/e2e/conftest.py).
+BYPASS_CSP = True
 HOSTILE_NAME = "<img src=x onerror=\"document.title='pwned'\">"
 MODEL = "e2e-prices"
 SERIES_RGB = (47, 111, 222)  # the first series colour of the charts (ui/src/components/chart.ts)
@@ -75,37 +60,6 @@ def _png(width: int = 48, height: int = 32) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
-
-
-def _start_server(store: Path) -> tuple[subprocess.Popen[str], str]:
-    cairn = Path(sys.executable).with_name("cairn")
-    process = subprocess.Popen(
-        [
-            str(cairn),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--backend-store-uri",
-            str(store),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")},
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            return process, found.group(1)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"cairn server did not start: {process.stdout.read()}")
 
 
 def _seed(url: str, workdir: Path) -> Seeded:
@@ -161,62 +115,9 @@ def _seed(url: str, workdir: Path) -> Seeded:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    if not BUNDLE.is_file():
-        pytest.fail(
-            f"The web UI is not built ({BUNDLE} is missing): run scripts/test.sh, or "
-            "'cd ui && npm ci && npm run build'",
-            pytrace=False,
-        )
+def seeded(tmp_path_factory: pytest.TempPathFactory, ui_server: Callable[[Path], str]) -> Seeded:
     workdir = tmp_path_factory.mktemp("ui-server")
-    process, url = _start_server(workdir / "store")
-    try:
-        yield _seed(url, workdir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (install Debian's chromium package; scripts/test.sh does)"
-        if os.environ.get("CAIRN_TEST_SKIP_BROWSER") == "1":
-            pytest.skip(f"{reason}; CAIRN_TEST_SKIP_BROWSER=1")
-        pytest.fail(reason, pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # launch() gives every browser a fresh temporary profile.
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    # Playwright's wait_for_function evaluates strings, which the UI's CSP (no eval) forbids;
-    # the header itself is checked in tests/server/test_ui_routes.py.
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-    finally:
-        context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
+    return _seed(ui_server(workdir / "store"), workdir)
 
 
 def _grid_names(page: Page) -> list[str]:

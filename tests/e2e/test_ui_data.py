@@ -8,40 +8,20 @@ v1 and v2, and model ``e2e-data-prices`` v1 registered from the second. Screensh
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
+    from pathlib import Path
 
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "test-output" / "ui"
-BUNDLE = REPO / "src" / "cairn" / "server" / "static" / "index.html"
-START_TIMEOUT_S = 30
 MODEL = "e2e-data-prices"
 
 
@@ -50,37 +30,6 @@ class Seeded:
     url: str
     table: str
     runs: dict[str, str]  # run name -> run id
-
-
-def _start_server(store: Path) -> tuple[subprocess.Popen[str], str]:
-    cairn = Path(sys.executable).with_name("cairn")
-    process = subprocess.Popen(
-        [
-            str(cairn),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--backend-store-uri",
-            str(store),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")},
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            return process, found.group(1)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"cairn server did not start: {process.stdout.read()}")
 
 
 def _seed(url: str, workdir: Path) -> Seeded:
@@ -118,68 +67,14 @@ def _seed(url: str, workdir: Path) -> Seeded:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    if not BUNDLE.is_file():
-        pytest.fail(
-            f"The web UI is not built ({BUNDLE} is missing): run scripts/test.sh, or "
-            "'cd ui && npm ci && npm run build'",
-            pytrace=False,
-        )
+def seeded(tmp_path_factory: pytest.TempPathFactory, ui_server: Callable[[Path], str]) -> Seeded:
     workdir = tmp_path_factory.mktemp("ui-data-server")
-    process, url = _start_server(workdir / "store")
-    try:
-        yield _seed(url, workdir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return _seed(ui_server(workdir / "store"), workdir)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (install Debian's chromium package; scripts/test.sh does)"
-        if os.environ.get("CAIRN_TEST_SKIP_BROWSER") == "1":
-            pytest.skip(f"{reason}; CAIRN_TEST_SKIP_BROWSER=1")
-        pytest.fail(reason, pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-    finally:
-        context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
-
-
-def _shot(page: Page, name: str) -> None:
-    """A screenshot mid-test (the page fixture takes one where the test ends)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def test_data_page_shows_history_and_the_shifted_column(page: Page, seeded: Seeded) -> None:
+def test_data_page_shows_history_and_the_shifted_column(
+    page: Page, seeded: Seeded, shot: Callable[[Page, str], None]
+) -> None:
     page.goto(f"{seeded.url}/data")
     row = page.locator(f'table.tables tr[data-uri="{seeded.table}"]')
     assert row.locator("td").nth(2).inner_text() == "v2, v1"
@@ -205,7 +100,7 @@ def test_data_page_shows_history_and_the_shifted_column(page: Page, seeded: Seed
     )
     assert "Rows 70 → 30" in page.locator(".diff-summary").inner_text()
     assert "from=1" in page.url and "to=2" in page.url
-    _shot(page, "data_diff_v1_v2")
+    shot(page, "data_diff_v1_v2")
 
     page.go_back()  # history works: back to the table without a diff
     page.locator("table.history tbody tr").first.wait_for()
@@ -239,7 +134,9 @@ def test_a_run_input_links_to_the_data_page_at_its_version(page: Page, seeded: S
     assert written.get_attribute("data-role") == "output"
 
 
-def test_lineage_of_a_model_version_shows_the_chain(page: Page, seeded: Seeded) -> None:
+def test_lineage_of_a_model_version_shows_the_chain(
+    page: Page, seeded: Seeded, shot: Callable[[Page, str], None]
+) -> None:
     page.goto(f"{seeded.url}/models/{MODEL}")
     page.locator('table.versions tr[data-version="1"]').get_by_role("link", name="lineage").click()
     model = page.locator('.lineage-node[data-kind="model"]')
@@ -258,12 +155,14 @@ def test_lineage_of_a_model_version_shows_the_chain(page: Page, seeded: Seeded) 
         "v1",
         "v0",
     ]
-    _shot(page, "lineage_model_version")
+    shot(page, "lineage_model_version")
     table.get_by_role("link", name="listings v2").click()
     page.locator('table.history tr[data-version="2"].selected').wait_for()
 
 
-def test_compare_flags_runs_that_read_different_table_versions(page: Page, seeded: Seeded) -> None:
+def test_compare_flags_runs_that_read_different_table_versions(
+    page: Page, seeded: Seeded, shot: Callable[[Page, str], None]
+) -> None:
     ids = ",".join(seeded.runs[name] for name in ("train-v1", "train-v2"))
     page.goto(f"{seeded.url}/compare?runs={ids}")
     note = page.locator(".data-note")
@@ -272,7 +171,7 @@ def test_compare_flags_runs_that_read_different_table_versions(page: Page, seede
     row = page.locator(f'table.diff tr[data-key="data.{seeded.table}"]')
     assert row.get_attribute("class") == "differs"
     assert row.locator("td").all_inner_texts()[1:] == ["v1", "v2"]
-    _shot(page, "compare_table_versions")
+    shot(page, "compare_table_versions")
     note.get_by_role("link").click()
     page.locator('table.column-diff tr[data-column="sqft"].shifted').wait_for()
 
