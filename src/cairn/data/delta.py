@@ -37,6 +37,7 @@ __all__ = [
     "file_uris",
     "head",
     "normalize_uri",
+    "open_if_exists",
     "open_table",
     "restore_version",
     "scan",
@@ -94,6 +95,17 @@ def _translated(uri: str, version: int | None = None) -> Iterator[None]:
                 f"{uri} has no version {version}: {message.splitlines()[0]}"
             ) from None
         raise StoreError(f"Delta table {uri}{at}: {message.splitlines()[0]}") from None
+
+
+def open_if_exists(uri: str, storage_options: Mapping[str, str] | None = None) -> DeltaTable | None:
+    """The table at its latest version, or None when nothing is committed at ``uri`` yet."""
+    from deltalake import DeltaTable
+
+    options = dict(storage_options or {}) or None
+    with _translated(uri):
+        if not DeltaTable.is_deltatable(uri, options):
+            return None
+    return open_table(uri, storage_options=storage_options)
 
 
 def open_table(
@@ -209,19 +221,23 @@ def write(
     schema_mode: Literal["merge"] | None,
     metadata: Mapping[str, str],
     storage_options: Mapping[str, str] | None = None,
+    table: DeltaTable | None = None,
 ) -> int:
-    """Commit ``data`` to the table (creating it on first write); returns the new version."""
+    """Commit ``data`` to the table (creating it on first write); returns the new version.
+
+    ``table`` is the table as the caller already opened it (None: it did not exist then).
+    """
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
     marker = uuid.uuid4().hex
     properties = CommitProperties(custom_metadata={**metadata, _COMMIT_MARKER: marker})
     options = dict(storage_options or {}) or None
+    target: DeltaTable | str = uri if table is None else table
     for attempt in range(_COMMIT_ATTEMPTS):
         try:
             with _translated(uri):
-                target: DeltaTable | str = uri
-                if DeltaTable.is_deltatable(uri, options):
-                    target = DeltaTable(uri, storage_options=options)
+                if attempt and DeltaTable.is_deltatable(uri, options):
+                    target = DeltaTable(uri, storage_options=options)  # lost a race: reload
                 write_deltalake(
                     target,
                     data,

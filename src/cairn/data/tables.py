@@ -215,10 +215,8 @@ def write_table(
     target = _uri(uri)
     _require_table(target)
     arrow = _to_arrow(data)
-    import deltalake
-
-    if deltalake.DeltaTable.is_deltatable(target, dict(storage_options or {}) or None):
-        current = delta.open_table(target, storage_options=storage_options)
+    current = delta.open_if_exists(target, storage_options)
+    if current is not None:
         fields = delta.delta_schema_fields(current.schema())
         arrow = _conform(arrow, fields, target, current.version(), merge=schema_mode == "merge")
     metadata = _metadata()
@@ -229,6 +227,7 @@ def write_table(
         schema_mode=schema_mode,
         metadata=metadata,
         storage_options=storage_options,
+        table=current,
     )
     if RUN_ID_KEY in metadata:
         snapshot = describe(
